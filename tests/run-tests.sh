@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# The test command of the README: installs what is missing, builds with -Werror, runs every suite.
+#
+#   sudo bash tests/run-tests.sh [BUILDDIR] [extra meson setup options...]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+builddir=${1:-build}
+shift || true
+
+bash .ci/install-deps.sh
+if [ -d "$builddir" ]; then
+	meson setup --reconfigure "$builddir" -Dwerror=true "$@"
+else
+	meson setup "$builddir" -Dwerror=true "$@"
+fi
+meson compile -C "$builddir"
+status=0
+meson test -C "$builddir" --print-errorlogs --num-processes 2 || status=$?
+python3 .ci/summarize.py "$builddir/meson-logs/testlog.json" || status=1
+exit $status
