@@ -205,6 +205,7 @@ typedef struct {
 	uint16_t max_depth_centi_mm;
 	size_t fault_offset; /* set when next() returns a fault */
 	unsigned records;    /* records decoded so far */
+	bool done;	     /* a fault or the end was returned: only NP_ERR_END from now on */
 } NpTelemetryReader;
 
 void np_telemetry_reader_init(NpTelemetryReader *reader, const uint8_t *buf, size_t len,
