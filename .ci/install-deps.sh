@@ -9,7 +9,7 @@ packages=(
 	libbluetooth-dev
 	dbus-daemon dbus-bin bluez mosquitto mosquitto-clients
 	python3 python3-paho-mqtt python3-gi python3-dbus gir1.2-glib-2.0
-	openssl util-linux procps iproute2 clang-format
+	openssl util-linux procps iproute2 clang-format systemd
 )
 
 missing=()
