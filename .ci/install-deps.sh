@@ -12,6 +12,9 @@ packages=(
 	openssl util-linux procps iproute2 clang-format systemd
 )
 
+# The real-bluetoothd guest tests (tests/realbluez/) have their own list.
+bash "$(dirname "$0")/realbluez-deps.sh"
+
 missing=()
 for p in "${packages[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -41,7 +41,9 @@ trap 'rm -rf "$work"' EXIT INT TERM
 mkdir -p "$artifacts"
 failed=""
 
-for fuzzer in $fuzzers; do
+# Runs one fuzzer on a copy of its corpus; leaves "$work/$target.failed" behind on a crash.
+run_one() {
+	fuzzer=$1
 	target=${fuzzer##*/fuzz-}
 	# A copy: libFuzzer adds what it finds to the first corpus folder.
 	mkdir -p "$work/$target"
@@ -50,11 +52,32 @@ for fuzzer in $fuzzers; do
 	else
 		echo "$0: warning: no seed corpus $srcdir/$target, starting from nothing" >&2
 	fi
-	echo "== fuzz-$target: $seconds s"
 	if ! "$fuzzer" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
 		-artifact_prefix="$artifacts/$target-" -print_final_stats=1 \
 		"$work/$target" >"$work/$target.log" 2>&1; then
+		touch "$work/$target.failed"
+	fi
+}
+
+# FUZZ_JOBS fuzzers at a time (default: one per core), each for SECONDS.
+jobs=${FUZZ_JOBS:-$(nproc)}
+running=0
+for fuzzer in $fuzzers; do
+	echo "== fuzz-${fuzzer##*/fuzz-}: $seconds s"
+	run_one "$fuzzer" &
+	running=$((running + 1))
+	if [ "$running" -ge "$jobs" ]; then
+		wait
+		running=0
+	fi
+done
+wait
+
+for fuzzer in $fuzzers; do
+	target=${fuzzer##*/fuzz-}
+	if [ -f "$work/$target.failed" ]; then
 		failed="$failed $target"
+		echo "== fuzz-$target crashed:" >&2
 		tail -n 40 "$work/$target.log" >&2
 		for crash in "$artifacts/$target-"*; do
 			[ -f "$crash" ] || continue
@@ -62,7 +85,8 @@ for fuzzer in $fuzzers; do
 			od -An -tx1 -v "$crash" >&2
 		done
 	else
-		grep -E '^(stat::number_of_executed_units|#[0-9]+ *DONE)' "$work/$target.log" || true
+		printf '== fuzz-%s: ' "$target"
+		grep -E '^stat::number_of_executed_units' "$work/$target.log" || echo
 	fi
 done
 

@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# Boots the QEMU guest on the host's / tree, runs one scenario script in it, brings its logs back.
+#
+#   bash tests/realbluez/run-guest.sh BUILDDIR SCENARIO [ARGS...]
+#
+# SCENARIO runs as root inside the guest with dbus, btvirt (hci0, hci1), bluetoothd and Mosquitto up;
+# it sees RBZ_RESULTS (a folder shared with the host) and RBZ_MQTT_PORT. Exits with its status.
+# Results: BUILDDIR/realbluez/results/NAME[-ARG...]/ (test.log, guest.log, console.log, bluetoothd.log,
+# btmon.snoop and its live text btmon.txt, mosquitto.log, btvirt.log).
+# Environment: RBZ_TIMEOUT (hard limit of the whole guest, s, default 240), RBZ_SCENARIO_TIMEOUT
+# (default RBZ_TIMEOUT - 30), RBZ_MEM (default 512M), RBZ_DBUS_POLICY (extra system-bus policy files).
+set -euo pipefail
+
+die() {
+	echo "realbluez: $*" >&2
+	exit 1
+}
+
+[ $# -ge 2 ] || die "usage: run-guest.sh BUILDDIR SCENARIO [ARGS...]"
+here=$(cd "$(dirname "$0")" && pwd)
+builddir=$(cd "$1" && pwd)
+scenario=$(realpath "$2")
+shift 2
+[ -x "$scenario" ] || die "scenario $scenario is not an executable file"
+# The guest mounts fresh file systems over these, so a path under them would vanish inside the guest.
+case "$builddir" in
+/run/* | /dev/* | /proc/* | /sys/*) die "the build folder must not live under /run, /dev, /proc or /sys" ;;
+esac
+command -v qemu-system-x86_64 >/dev/null || die "qemu-system-x86_64 is missing: run .ci/realbluez-deps.sh"
+command -v btvirt >/dev/null || die "btvirt is missing (package bluez-test-tools): run .ci/realbluez-deps.sh"
+
+start=$SECONDS
+bash "$here/prepare.sh" "$builddir"
+# shellcheck source=/dev/null
+. "$builddir/realbluez/prepared.env"
+prepared=$((SECONDS - start))
+
+timeout_s=${RBZ_TIMEOUT:-240}
+scenario_timeout=${RBZ_SCENARIO_TIMEOUT:-$((timeout_s - 30))}
+name=$(basename "$scenario")
+name=${name%.*}
+# One results folder per scenario and argument list, so that variants of one scenario keep their logs apart.
+for arg in "$@"; do
+	name+=-$(printf '%s' "$arg" | tr -c 'A-Za-z0-9_.' '_')
+done
+res=$builddir/realbluez/results/$name
+rm -rf "$res"
+mkdir -p "$res"
+chmod 777 "$res"
+cat >"$res/guest.env" <<EOF
+RBZ_SCENARIO='$scenario'
+RBZ_ARGS='$*'
+RBZ_KVER='$RBZ_KVER'
+RBZ_MODULES='$RBZ_MODULES'
+RBZ_SCENARIO_TIMEOUT='$scenario_timeout'
+RBZ_DBUS_POLICY='${RBZ_DBUS_POLICY:-}'
+RBZ_SRCDIR='$(cd "$here/../.." && pwd)'
+RBZ_BUILDDIR='$builddir'
+export RBZ_SRCDIR RBZ_BUILDDIR
+EOF
+
+# shellcheck disable=SC2054 # the commas belong to QEMU's option syntax
+qemu=(
+	qemu-system-x86_64 -accel tcg,thread=multi -cpu max -smp 2 -m "${RBZ_MEM:-512M}"
+	-display none -monitor none -nic none -no-reboot -serial "file:$res/console.log"
+	-d guest_errors,cpu_reset -D "$res/qemu-debug.log"
+	-kernel "$RBZ_KERNEL" -initrd "$RBZ_INITRAMFS"
+	-append "console=ttyS0 panic=-1 quiet loglevel=4 rbz_init=$here/guest-init.sh"
+	-fsdev "local,id=hostroot,path=/,readonly=on,security_model=none,multidevs=remap"
+	-device virtio-9p-pci,fsdev=hostroot,mount_tag=hostroot
+	-fsdev "local,id=results,path=$res,security_model=none"
+	-device virtio-9p-pci,fsdev=results,mount_tag=results
+)
+echo "realbluez: booting the guest for $name (limit $timeout_s s)"
+boot=$SECONDS
+"${qemu[@]}" </dev/null >"$res/qemu.log" 2>&1 &
+qpid=$!
+# Whatever ends this script (meson's timeout sends SIGTERM) ends the guest too.
+trap 'kill -KILL $qpid 2>/dev/null || true' EXIT
+trap 'exit 143' TERM INT
+overran=0
+while kill -0 $qpid 2>/dev/null; do
+	if [ $((SECONDS - boot)) -ge "$timeout_s" ]; then
+		kill -KILL $qpid 2>/dev/null || true
+		overran=1
+		break
+	fi
+	sleep 0.2
+done
+qemu_status=0
+wait $qpid 2>/dev/null || qemu_status=$?
+guest=$((SECONDS - boot))
+
+status=$(cat "$res/status" 2>/dev/null || true)
+if [ $overran -eq 1 ]; then
+	echo "realbluez: the guest overran $timeout_s s and was killed"
+	status=${status:-124}
+elif [ -z "$status" ]; then
+	# QEMU's own status tells a guest that reset or crashed (0) from a QEMU killed from outside (128 + signal).
+	echo "realbluez: the guest ended without writing a status (QEMU exit status $qemu_status; see console.log)"
+	status=125
+fi
+echo "realbluez: $name status $status; prepare ${prepared} s, guest ${guest} s; logs in $res"
+if [ "$status" != 0 ]; then
+	for f in test.log guest.log console.log bluetoothd.log qemu.log qemu-debug.log; do
+		[ -s "$res/$f" ] || continue
+		echo "----- tail of $res/$f"
+		tail -n 40 "$res/$f"
+	done
+fi
+exit "$status"
