@@ -19,11 +19,15 @@
 #include <systemd/sd-daemon.h>
 #endif
 
+#include "ng-api.h"
+#include "ng-assign.h"
 #include "ng-bluez.h"
 #include "ng-bridge.h"
+#include "ng-check.h"
 #include "ng-config.h"
 #include "ng-mqtt.h"
 #include "ng-outbox.h"
+#include "ng-requests.h"
 #include "ng-session.h"
 #include "ng-store.h"
 
@@ -45,6 +49,14 @@ typedef struct {
 	guint info_id;
 	guint watchdog_id;
 	guint status_id;
+	NgAssign *assign;     /* plans assigned to pens for their next session */
+	NgChecks *checks;     /* live validation of every pen's sessions */
+	char *request_prefix; /* "<base>/bridge/request/" */
+	/* The technician's side: D-Bus API, pairing, MQTT requests, audit (ng-api.c and friends). */
+	NgRequests *requests;
+	NgAudit *audit;
+	NgPairing *pairing;
+	NgApi *api;
 } Daemon;
 
 static int verbosity;
@@ -255,10 +267,66 @@ bus_closed_cb(GDBusConnection *bus, gboolean remote_peer_vanished, GError *error
 	g_main_loop_quit(d->loop);
 }
 
+/* bridge/request/<command>: answered on bridge/response/<command> (or the MQTT 5 response topic). */
+static void
+mqtt_request_cb(NgMqtt *mqtt, const char *topic, const char *payload, gsize len, const char *response_topic,
+		GBytes *correlation_data, gpointer user_data)
+{
+	Daemon *d = user_data;
+
+	/* ng-requests.c validates, dispatches (plan/... to assign_request_cb) and answers. */
+	ng_requests_handle(d->requests, topic, payload, len, response_topic, correlation_data);
+}
+
+/* plan/assign and plan/clear, registered with the request dispatcher. */
+static char *
+assign_request_cb(const char *command, const char *payload, gsize len, gpointer user_data)
+{
+	return ng_assign_handle_request(user_data, command, payload, len);
+}
+
+static void
+api_name_lost_cb(NgApi *api, gpointer user_data)
+{
+	Daemon *d = user_data;
+
+	/* Two daemons on one adapter would fight over the pens. */
+	d->exit_code = 1;
+	g_main_loop_quit(d->loop);
+}
+
+/* The D-Bus API and pairing, once BlueZ is followed. */
+static gboolean
+start_api(Daemon *d, GError **error)
+{
+	NgApiEnv env = {
+	    .config = d->config,
+	    .bus = d->bus,
+	    .bluez = d->bluez,
+	    .bridge = d->bridge,
+	    .mqtt = d->mqtt,
+	    .assign = d->assign,
+	    .journal = d->checks != NULL ? d->checks->journal : NULL,
+	};
+
+	d->audit = ng_audit_new(d->outbox, ng_bridge_get_prefix(d->bridge));
+	d->pairing = ng_pairing_new(d->bus, d->bluez, error);
+	if (d->pairing == NULL)
+		return FALSE;
+	env.pairing = d->pairing;
+	env.audit = d->audit;
+	d->api = ng_api_new(&env, api_name_lost_cb, d, error);
+	if (d->api == NULL)
+		return FALSE;
+	ng_requests_set_api(d->requests, d->api);
+	return TRUE;
+}
+
 static gboolean
 start_mqtt(Daemon *d, GError **error)
 {
 	g_autofree char *will_topic = ng_bridge_dup_state_topic(d->bridge);
+	g_autofree char *request_filter = g_strconcat(d->request_prefix, "#", NULL);
 	NgMqttConfig mc = {
 	    .url = d->config->url,
 	    .client_id = d->config->client_id,
@@ -271,13 +339,14 @@ start_mqtt(Daemon *d, GError **error)
 	    .keepalive_s = (int)d->config->keepalive_s,
 	    .will_topic = will_topic,
 	    .will_payload = ng_bridge_offline_payload(),
-	    .request_topic_filter = NULL,
+	    .request_topic_filter = request_filter,
 	};
 
 	d->mqtt = ng_mqtt_new(&mc, d->outbox, error);
 	if (d->mqtt == NULL)
 		return FALSE;
 	ng_mqtt_set_connection_handler(d->mqtt, mqtt_connection_cb, d);
+	ng_mqtt_set_request_handler(d->mqtt, mqtt_request_cb, d);
 	ng_mqtt_start(d->mqtt);
 	return TRUE;
 }
@@ -297,7 +366,21 @@ open_state(Daemon *d, GError **error)
 	if (d->store == NULL)
 		return FALSE;
 	d->outbox = ng_outbox_new(d->store, d->config->outbox_max_messages, error);
-	return d->outbox != NULL;
+	if (d->outbox == NULL)
+		return FALSE;
+	d->assign = ng_assign_new(d->store, error);
+	return d->assign != NULL;
+}
+
+/* A plan assigned, cleared or used up: the pen's state says which plan it will work under. */
+static void
+plan_changed_cb(NgAssign *assign, const char *serial, gpointer user_data)
+{
+	Daemon *d = user_data;
+	NgPen *pen = d->bluez != NULL ? ng_bluez_find_pen(d->bluez, serial) : NULL;
+
+	if (pen != NULL)
+		ng_pen_plan_changed(pen);
 }
 
 static gboolean
@@ -306,6 +389,13 @@ start(Daemon *d, GError **error)
 	if (!open_state(d, error))
 		return FALSE;
 	d->bridge = ng_bridge_new(d->config, d->outbox);
+	d->request_prefix = g_strdup_printf("%s/bridge/request/", ng_bridge_get_prefix(d->bridge));
+	d->requests = ng_requests_new(d->config, d->outbox, ng_bridge_get_prefix(d->bridge));
+	ng_requests_register(d->requests, "plan/assign", assign_request_cb, d->assign, "plan_assigned");
+	ng_requests_register(d->requests, "plan/clear", assign_request_cb, d->assign, "plan_cleared");
+	d->checks = ng_checks_new(d->store, d->bridge, d->assign, error);
+	if (d->checks == NULL)
+		return FALSE;
 	if (!start_mqtt(d, error))
 		return FALSE;
 	d->bus = g_bus_get_sync(G_BUS_TYPE_SYSTEM, NULL, error);
@@ -317,10 +407,14 @@ start(Daemon *d, GError **error)
 	g_signal_connect(d->bus, "closed", G_CALLBACK(bus_closed_cb), d);
 	d->sessions = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, (GDestroyNotify)ng_session_free);
 	d->env = (NgPenEnv){d->config, d->bus, d->bridge, d->store, d->sessions};
+	d->env.checks = d->checks;
 	d->bluez = ng_bluez_new(&d->env, error);
 	if (d->bluez == NULL)
 		return FALSE;
 	ng_bridge_set_bluez(d->bridge, d->bluez);
+	ng_assign_add_watch(d->assign, plan_changed_cb, d);
+	if (!start_api(d, error))
+		return FALSE;
 	ng_bridge_publish_online(d->bridge, TRUE);
 	ng_bridge_publish_info(d->bridge);
 	ng_bridge_publish_devices(d->bridge);
@@ -359,17 +453,27 @@ stop(Daemon *d)
 		ng_bridge_publish_info(d->bridge);
 		ng_bridge_publish_online(d->bridge, FALSE);
 	}
+	/* Pairing first: an attempt still running is answered through the API, which needs BlueZ. */
+	g_clear_pointer(&d->pairing, ng_pairing_free);
+	if (d->requests != NULL)
+		ng_requests_set_api(d->requests, NULL);
+	g_clear_pointer(&d->api, ng_api_free);
 	g_clear_pointer(&d->bluez, ng_bluez_free);
 	if (d->bridge != NULL)
 		ng_bridge_set_bluez(d->bridge, NULL);
 	g_clear_pointer(&d->sessions, g_hash_table_destroy);
+	g_clear_pointer(&d->checks, ng_checks_free);
 	if (d->mqtt != NULL)
 		drain_outbox(d);
 	g_clear_pointer(&d->mqtt, ng_mqtt_free);
 	if (d->store != NULL && !ng_store_flush(d->store, &error))
 		g_warning("saving state: %s", error->message);
+	g_clear_pointer(&d->requests, ng_requests_free);
+	g_clear_pointer(&d->audit, ng_audit_free);
+	g_clear_pointer(&d->assign, ng_assign_free);
 	g_clear_pointer(&d->outbox, ng_outbox_free);
 	g_clear_pointer(&d->bridge, ng_bridge_free);
+	g_clear_pointer(&d->request_prefix, g_free);
 	g_clear_pointer(&d->store, ng_store_free);
 	g_clear_object(&d->bus);
 }

@@ -6,6 +6,7 @@
 #include "ng-bridge.h"
 
 #include "ng-bluez.h"
+#include "ng-check.h"
 #include "ng-payload.h"
 
 struct _NgBridge {
@@ -291,8 +292,12 @@ append_pen_state(GString *out, NgPen *pen)
 	} else {
 		append_null(out, "error");
 	}
-	append_null(out, "plan");
-	append_null(out, "limits");
+	if (ng_pen_get_check(pen) != NULL) {
+		ng_check_append_state(ng_pen_get_check(pen), out);
+	} else {
+		append_null(out, "plan");
+		append_null(out, "limits");
+	}
 	append_bool(out, "clock_set", (st.flags & NP_STATUS_FLAG_CLOCK_SET) != 0);
 	append_str(out, "telemetry_path",
 		   connected ? (ng_pen_uses_acquire_notify(pen) ? "acquire_notify" : "start_notify") : NULL);
@@ -411,10 +416,31 @@ append_cartridge(GString *out, const NpCartridge *c)
 			       c->needle_count, c->use_count);
 }
 
-/* pens/<id>/session: the contract's started/ended message (the summary comes with the plans). */
+/* "plan_id", and on an ended message the summary's fields (or the bare duration and reason). */
+static void
+append_plan_and_summary(GString *out, const char *plan_id, const char *ended_fields, gboolean ended,
+			gint64 duration_ms, const char *reason)
+{
+	append_str(out, "plan_id", plan_id);
+	if (!ended)
+		return;
+	if (ended_fields != NULL) {
+		g_string_append_c(out, ',');
+		g_string_append(out, ended_fields);
+		return;
+	}
+	append_key(out, "duration_s");
+	if (duration_ms >= 0)
+		ng_payload_append_fixed(out, (guint64)duration_ms, 3);
+	else
+		g_string_append(out, "null");
+	append_str(out, "reason", reason);
+}
+
+/* pens/<id>/session: the contract's started/ended message; the end carries the summary. */
 static void
 publish_session(NgBridge *bridge, NgPen *pen, const NgPenTopics *topics, const NpSessionEvent *ev,
-		gint64 t_ms)
+		gint64 t_ms, const char *plan_id, const char *ended_fields)
 {
 	GString *out = bridge->buf;
 	gboolean started = ev->type == NP_EVENT_SESSION_STARTED;
@@ -435,18 +461,17 @@ publish_session(NgBridge *bridge, NgPen *pen, const NgPenTopics *topics, const N
 		append_str(out, "area", np_area_to_string(ev->u.started.area));
 	} else {
 		append_str(out, "area", np_area_to_string(ng_pen_get_area(pen)));
-		append_key(out, "duration_s");
-		ng_payload_append_fixed(out, ev->u.ended.duration_ms, 3);
-		append_str(out, "reason", np_end_reason_to_string(ev->u.ended.reason));
 	}
-	append_null(out, "plan_id");
+	append_plan_and_summary(out, plan_id, ended_fields, !started, ev->u.ended.duration_ms,
+				np_end_reason_to_string(ev->u.ended.reason));
 	g_string_append_c(out, '}');
 	push(bridge, NG_OUTBOX_KIND_EVENT, topics->session, 1, TRUE);
 }
 
 void
 ng_bridge_publish_lost_session_end(NgBridge *bridge, NgPen *pen, const NgPenTopics *topics,
-				   guint16 session_id, gint64 start_ms, gint64 t_ms)
+				   guint16 session_id, gint64 start_ms, gint64 t_ms, const char *plan_id,
+				   const char *ended_fields)
 {
 	GString *out = bridge->buf;
 
@@ -458,26 +483,22 @@ ng_bridge_publish_lost_session_end(NgBridge *bridge, NgPen *pen, const NgPenTopi
 	append_time(out, "t", t_ms);
 	append_null(out, "pen_clock");
 	append_str(out, "area", np_area_to_string(ng_pen_get_area(pen)));
-	/* At most this long: it ended at some moment while the link was down. */
-	append_key(out, "duration_s");
-	if (start_ms >= 0 && t_ms >= start_ms)
-		ng_payload_append_fixed(out, (guint64)(t_ms - start_ms), 3);
-	else
-		g_string_append(out, "null");
-	append_str(out, "reason", "unknown");
 	append_bool(out, "end_event_lost", TRUE);
-	append_null(out, "plan_id");
+	/* At most this long: it ended at some moment while the link was down. */
+	append_plan_and_summary(out, plan_id, ended_fields, TRUE,
+				start_ms >= 0 && t_ms >= start_ms ? t_ms - start_ms : -1, "unknown");
 	g_string_append_c(out, '}');
 	push(bridge, NG_OUTBOX_KIND_EVENT, topics->session, 1, TRUE);
 }
 
 void
 ng_bridge_publish_session_event(NgBridge *bridge, NgPen *pen, const NgPenTopics *topics,
-				const NpSessionEvent *ev, gint64 t_ms)
+				const NpSessionEvent *ev, gint64 t_ms, const char *plan_id,
+				const char *ended_fields)
 {
 	bridge->counters.events++;
 	if (ev->type == NP_EVENT_SESSION_STARTED || ev->type == NP_EVENT_SESSION_ENDED)
-		publish_session(bridge, pen, topics, ev, t_ms);
+		publish_session(bridge, pen, topics, ev, t_ms, plan_id, ended_fields);
 	g_string_truncate(bridge->buf, 0);
 	ng_payload_session_event(bridge->buf, ng_pen_get_serial(pen), ev, t_ms);
 	push(bridge, NG_OUTBOX_KIND_EVENT, topics->event, 1, FALSE);
@@ -509,4 +530,12 @@ ng_bridge_publish_gap_alert(NgBridge *bridge, NgPen *pen, const NgPenTopics *top
 	append_int(out, "last_seq", last);
 	g_string_append_c(out, '}');
 	push(bridge, NG_OUTBOX_KIND_EVENT, topics->alert, 1, FALSE);
+}
+
+void
+ng_bridge_publish_alert(NgBridge *bridge, const char *topic, const char *payload, gsize len)
+{
+	g_string_truncate(bridge->buf, 0);
+	g_string_append_len(bridge->buf, payload, (gssize)len);
+	push(bridge, NG_OUTBOX_KIND_EVENT, topic, 1, FALSE);
 }

@@ -66,13 +66,21 @@ void ng_bridge_publish_bridge_event(NgBridge *bridge, NgPen *pen, const char *ev
 void ng_bridge_publish_telemetry(NgBridge *bridge, const NgPenTopics *topics, const char *serial,
 				 const NpTelemetryRecord *rec, gint64 t_ms);
 void ng_bridge_flush_telemetry(NgBridge *bridge);
-/* pens/<id>/session for started and ended (retained), pens/<id>/event for every event. */
+/* pens/<id>/session for started and ended (retained), pens/<id>/event for every event.
+ * @plan_id: the session's plan (NULL: none). @ended_fields: for an ended event, the summary fields
+ * (ng_check_get_ended_fields (): duration_s, reason, summary, alerts, aftercare, course, ...),
+ * or NULL for the bare duration_s and reason. */
 void ng_bridge_publish_session_event(NgBridge *bridge, NgPen *pen, const NgPenTopics *topics,
-				     const NpSessionEvent *ev, gint64 t_ms);
+				     const NpSessionEvent *ev, gint64 t_ms, const char *plan_id,
+				     const char *ended_fields);
 /* pens/<id>/session "ended" for a session whose end event was lost: reason "unknown",
- * end_event_lost true, duration_s from the session's start on the gateway's clock. */
+ * end_event_lost true, duration_s from the session's start on the gateway's clock; plan_id and
+ * ended_fields as above. */
 void ng_bridge_publish_lost_session_end(NgBridge *bridge, NgPen *pen, const NgPenTopics *topics,
-					guint16 session_id, gint64 start_ms, gint64 t_ms);
+					guint16 session_id, gint64 start_ms, gint64 t_ms, const char *plan_id,
+					const char *ended_fields);
+/* pens/<id>/alert: one rule engine finding (ng_rules_alert_to_json ()), QoS 1, never dropped. */
+void ng_bridge_publish_alert(NgBridge *bridge, const char *topic, const char *payload, gsize len);
 /* pens/<id>/state (retained). */
 void ng_bridge_publish_pen_state(NgBridge *bridge, NgPen *pen, NgPenTopics *topics);
 /* pens/<id>/alert telemetry_gap: the records first..last are lost for good. */

@@ -18,6 +18,7 @@ typedef enum {
 	KEY_QOS,
 	KEY_MQTT_VERSION,
 	KEY_TELEMETRY_NOTIFY,
+	KEY_BOOL,
 } KeyKind;
 
 /* Every key the file may hold: unknown keys are an error, so this table is the reference
@@ -57,6 +58,7 @@ static const KeyInfo keys[] = {
     UINT("mqtt", "telemetry_batch", telemetry_batch, 1, 64),
     UINT("mqtt", "keepalive", keepalive_s, 5, 3600),
     UINT("mqtt", "outbox_max_messages", outbox_max_messages, 100, 100000000),
+    {"mqtt", "allow_remote_pairing", KEY_BOOL, offsetof(NgConfig, allow_remote_pairing), 0, 0},
     STR("bluetooth", "adapter", adapter),
     UINT("bluetooth", "max_connections", max_connections, 1, 32),
     UINT("bluetooth", "connect_timeout", connect_timeout_s, 2, 300),
@@ -205,6 +207,14 @@ parse_value(NgConfig *config, const KeyInfo *info, const char *value, GError **e
 			*(NgTelemetryNotify *)field = NG_TELEMETRY_NOTIFY_START;
 		else
 			return invalid(error, info, "'%s' is not a mode: use auto, acquire or start", value);
+		return TRUE;
+	case KEY_BOOL:
+		if (g_str_equal(value, "true"))
+			*(gboolean *)field = TRUE;
+		else if (g_str_equal(value, "false"))
+			*(gboolean *)field = FALSE;
+		else
+			return invalid(error, info, "'%s' is not a boolean: use true or false", value);
 		return TRUE;
 	default:
 		g_assert_not_reached();

@@ -46,6 +46,7 @@ typedef struct {
 	guint telemetry_batch; /* records per telemetry message; 1: one JSON object each */
 	guint keepalive_s;
 	guint outbox_max_messages;
+	gboolean allow_remote_pairing; /* bridge/request/permit_pairing, pair, remove over MQTT */
 
 	/* [bluetooth] */
 	char *adapter; /* "hci0", an address, or NULL for the first adapter */

@@ -35,8 +35,8 @@
 #define NG_MQTT_HOLD_MS		  200 /* pause after paho refused a send synchronously */
 #define NG_MQTT_CONNECT_TIMEOUT_S 10
 #define NG_MQTT_SHUTDOWN_MS	  1500 /* how long ng_mqtt_free () waits for acknowledgements */
-#define NG_MQTT_ACK_DELAY_MS	  20   /* acknowledgements are applied at most this late... */
-#define NG_MQTT_ACK_BATCH	  16   /* ...or when this many wait */
+#define NG_MQTT_ACK_DELAY_MS	  100 /* acknowledgements are applied at the next wake-up, at most this late... */
+#define NG_MQTT_ACK_BATCH	  64  /* ...or when this many wait */
 
 typedef enum {
 	NG_MQTT_EVENT_CONNECTED,
@@ -84,11 +84,13 @@ struct _NgMqtt {
 	GMainContext *context;
 	GSource *source;
 	GAsyncQueue *events;
+	GQueue backlog;	    /* events taken off @events by ng_mqtt_sync_cb () but not handled yet, in order */
 	GQueue outstanding; /* NgMqttEvent given to paho as context */
+	gboolean drain_wanted; /* acknowledgements were applied outside dispatch: send what now fits */
 	NgMqttState state;
 	guint generation;
-	guint window;	  /* in-flight limit of this connection: min (NG_MQTT_WINDOW, Receive Maximum) */
-	gint window_full; /* atomic: messages wait for acknowledgements, so every one wakes us */
+	guint window;	    /* in-flight limit of this connection: min (NG_MQTT_WINDOW, Receive Maximum) */
+	gint ack_wake_len;  /* atomic: an acknowledgement wakes the main loop when this many events wait */
 	guint backoff_s;
 	GSource *reconnect_source;
 	GSource *hold_source;
@@ -166,9 +168,9 @@ ng_mqtt_event_free(NgMqttEvent *ev)
 	g_free(ev);
 }
 
-/* Main thread: the next event from paho, if any. Once posted, paho no longer holds it. */
+/* Main thread: the next event paho posted, if any. Once posted, paho no longer holds it. */
 static NgMqttEvent *
-ng_mqtt_take_event(NgMqtt *mqtt, guint64 timeout_us)
+ng_mqtt_pop_posted(NgMqtt *mqtt, guint64 timeout_us)
 {
 	NgMqttEvent *ev = timeout_us > 0 ? g_async_queue_timeout_pop(mqtt->events, timeout_us)
 					 : g_async_queue_try_pop(mqtt->events);
@@ -178,6 +180,24 @@ ng_mqtt_take_event(NgMqtt *mqtt, guint64 timeout_us)
 		ev->outstanding = FALSE;
 	}
 	return ev;
+}
+
+/* Main thread: the next event to handle, in the order paho posted them. */
+static NgMqttEvent *
+ng_mqtt_take_event(NgMqtt *mqtt, guint64 timeout_us)
+{
+	if (mqtt->backlog.head != NULL)
+		return g_queue_pop_head_link(&mqtt->backlog)->data;
+	return ng_mqtt_pop_posted(mqtt, timeout_us);
+}
+
+/* Main thread: how many acknowledgements may wait before one wakes the main loop. Normally many
+ * (the next wake-up or commit applies them, see ng_mqtt_post ()); while messages may wait for room
+ * in the window, every one (waiting for several stalled bursts by tens of ms in the benchmark). */
+static void
+ng_mqtt_set_ack_wake(NgMqtt *mqtt, gboolean window_full)
+{
+	g_atomic_int_set(&mqtt->ack_wake_len, window_full ? 1 : NG_MQTT_ACK_BATCH);
 }
 
 /* Any thread: hands @ev to the main loop; wakes it only if the queue was empty. */
@@ -194,10 +214,11 @@ ng_mqtt_post(NgMqtt *mqtt, NgMqttEvent *ev)
 	len = g_async_queue_length_unlocked(mqtt->events);
 	g_async_queue_unlock(mqtt->events);
 	/* An acknowledgement need not wake the main loop: the broker has the message already. It is
-	 * picked up at the next wake-up (a push, the store's commit, at most NG_MQTT_ACK_DELAY_MS
-	 * later), saving a wake-up per message; unless messages wait for room in the window. */
+	 * picked up at the next wake-up (the next notification, the store's commit, which applies
+	 * them before writing anything, or at most NG_MQTT_ACK_DELAY_MS later), saving a wake-up per
+	 * message; unless messages wait for room in the window (see ng_mqtt_set_ack_wake ()). */
 	if (is_ack)
-		wake = len >= NG_MQTT_ACK_BATCH || g_atomic_int_get(&mqtt->window_full);
+		wake = len >= g_atomic_int_get(&mqtt->ack_wake_len);
 	else
 		wake = TRUE;
 	if (wake)
@@ -446,17 +467,37 @@ ng_mqtt_drain(NgMqtt *mqtt)
 	while (ng_outbox_get_in_flight(mqtt->outbox) < mqtt->window) {
 		NgOutboxMessage *msg = ng_outbox_take_next(mqtt->outbox);
 		if (msg == NULL || !ng_mqtt_send(mqtt, msg)) {
-			g_atomic_int_set(&mqtt->window_full, FALSE);
+			ng_mqtt_set_ack_wake(mqtt, FALSE);
 			return;
 		}
 	}
-	g_atomic_int_set(&mqtt->window_full, TRUE);
+	ng_mqtt_set_ack_wake(mqtt, TRUE);
 }
 
 static void
 ng_mqtt_outbox_ready_cb(NgOutbox *outbox, gpointer user_data)
 {
 	ng_mqtt_drain(user_data);
+}
+
+/* The store is about to commit: apply the acknowledgements paho posted, so that messages the broker
+ * has are never written. Only those: anything else waits, in order, for ng_mqtt_source_dispatch ()
+ * (a commit hook must not run handlers); sending what now fits waits for it too. */
+static void
+ng_mqtt_sync_cb(NgOutbox *outbox, gpointer user_data)
+{
+	NgMqtt *mqtt = user_data;
+	NgMqttEvent *ev;
+
+	while ((ev = ng_mqtt_pop_posted(mqtt, 0)) != NULL) {
+		if (ev->type != NG_MQTT_EVENT_ACKED) {
+			g_queue_push_tail_link(&mqtt->backlog, &ev->link);
+			continue;
+		}
+		ng_outbox_acked(mqtt->outbox, ev->serial);
+		mqtt->drain_wanted = TRUE;
+		ng_mqtt_event_free(ev);
+	}
 }
 
 static void
@@ -637,7 +678,7 @@ ng_mqtt_source_ready(GSource *source, gint *timeout)
 	/* while messages are in flight, acknowledgements may be waiting without a wake-up */
 	if (timeout != NULL)
 		*timeout = ng_outbox_get_in_flight(s->mqtt->outbox) > 0 ? NG_MQTT_ACK_DELAY_MS : -1;
-	return g_async_queue_length(s->mqtt->events) > 0;
+	return s->mqtt->drain_wanted || s->mqtt->backlog.head != NULL || g_async_queue_length(s->mqtt->events) > 0;
 }
 
 static gboolean
@@ -655,6 +696,10 @@ ng_mqtt_source_dispatch(GSource *source, GSourceFunc callback, gpointer user_dat
 	while ((ev = ng_mqtt_take_event(mqtt, 0)) != NULL) {
 		ng_mqtt_handle_event(mqtt, ev);
 		ng_mqtt_event_free(ev);
+	}
+	if (mqtt->drain_wanted) {
+		mqtt->drain_wanted = FALSE;
+		ng_mqtt_drain(mqtt);
 	}
 	return G_SOURCE_CONTINUE;
 }
@@ -1026,6 +1071,12 @@ ng_mqtt_create_client(NgMqtt *mqtt, GError **error)
 			    MQTTAsync_strerror(rc));
 		return FALSE;
 	}
+	/* paho's default trace level records every function entry and exit and formats every packet
+	 * into its in-memory trace buffer, under a process-wide mutex that all its threads contend for:
+	 * a third of its CPU time per message. Errors are enough, unless someone asked for a trace.
+	 * (Set after each create: paho initialises its log with the first client.) */
+	if (g_getenv("MQTT_C_CLIENT_TRACE") == NULL && g_getenv("MQTT_C_CLIENT_TRACE_LEVEL") == NULL)
+		MQTTAsync_setTraceLevel(MQTTASYNC_TRACE_ERROR);
 	rc = MQTTAsync_setCallbacks(mqtt->client, mqtt, ng_mqtt_on_connection_lost, ng_mqtt_on_message, NULL);
 	if (rc != MQTTASYNC_SUCCESS) {
 		g_set_error(error, NG_MQTT_ERROR, NG_MQTT_ERROR_FAILED, "mqtt: cannot set callbacks: %s",
@@ -1048,6 +1099,8 @@ ng_mqtt_new(const NgMqttConfig *config, NgOutbox *outbox, GError **error)
 	mqtt->context = g_main_context_ref_thread_default();
 	mqtt->events = g_async_queue_new();
 	mqtt->backoff_s = NG_MQTT_BACKOFF_MIN_S;
+	mqtt->ack_wake_len = NG_MQTT_ACK_BATCH;
+	g_queue_init(&mqtt->backlog);
 	g_queue_init(&mqtt->outstanding);
 	if (!ng_mqtt_check_config(mqtt, config, error))
 		return NULL;
@@ -1058,10 +1111,13 @@ ng_mqtt_new(const NgMqttConfig *config, NgOutbox *outbox, GError **error)
 	source->mqtt = mqtt;
 	mqtt->source = &source->source;
 	g_source_set_static_name(mqtt->source, "ng-mqtt-events");
-	/* ahead of the store's commit timer: acknowledged messages need not be written */
-	g_source_set_priority(mqtt->source, G_PRIORITY_DEFAULT - 1);
+	/* Default priority, like the pens' sockets: a higher one would have GLib dispatch it alone and
+	 * leave a notification that arrived together with an acknowledgement for one more iteration.
+	 * The store's commit need not come after it: it applies what paho posted itself (sync_cb). */
+	g_source_set_priority(mqtt->source, G_PRIORITY_DEFAULT);
 	g_source_attach(mqtt->source, mqtt->context);
 	ng_outbox_set_ready_handler(outbox, ng_mqtt_outbox_ready_cb, mqtt);
+	ng_outbox_set_sync_handler(outbox, ng_mqtt_sync_cb, mqtt);
 	return g_steal_pointer(&mqtt);
 }
 
@@ -1090,10 +1146,16 @@ ng_mqtt_disconnect(NgMqtt *mqtt)
 	NgMqttEvent *ev = ng_mqtt_event_new_outstanding(mqtt, NG_MQTT_EVENT_DISCONNECTED);
 	gint64 deadline = g_get_monotonic_time() + NG_MQTT_SHUTDOWN_MS * 1000;
 	gboolean done = FALSE;
+	gboolean will;
 
-	if (mqtt->will_topic != NULL && mqtt->mqtt_version != MQTTVERSION_5)
+	/* The daemon may have said it itself (through the outbox, acknowledged): do not repeat it. */
+	ng_mqtt_sync_cb(mqtt->outbox, mqtt);
+	will = mqtt->will_topic != NULL &&
+	       !ng_outbox_state_is_delivered(mqtt->outbox, mqtt->will_topic, mqtt->will_payload);
+
+	if (will && mqtt->mqtt_version != MQTTVERSION_5)
 		ng_mqtt_publish_will_v4(mqtt);
-	if (mqtt->will_topic != NULL && mqtt->mqtt_version == MQTTVERSION_5)
+	if (will && mqtt->mqtt_version == MQTTVERSION_5)
 		o->reasonCode = MQTTREASONCODE_DISCONNECT_WITH_WILL_MESSAGE;
 	o->timeout = NG_MQTT_SHUTDOWN_MS - 500;
 	o->context = ev;
@@ -1128,8 +1190,10 @@ ng_mqtt_free(NgMqtt *mqtt)
 		return;
 	g_clear_pointer(&mqtt->reconnect_source, ng_mqtt_source_destroy);
 	g_clear_pointer(&mqtt->hold_source, ng_mqtt_source_destroy);
-	if (mqtt->outbox != NULL)
+	if (mqtt->outbox != NULL) {
 		ng_outbox_set_ready_handler(mqtt->outbox, NULL, NULL);
+		ng_outbox_set_sync_handler(mqtt->outbox, NULL, NULL);
+	}
 	if (mqtt->client != NULL && mqtt->state == NG_MQTT_STATE_CONNECTED)
 		ng_mqtt_disconnect(mqtt);
 	/* no handler runs during teardown; acknowledgements still reach the outbox */

@@ -42,7 +42,9 @@ NgMqtt *ng_mqtt_new(const NgMqttConfig *config, NgOutbox *outbox, GError **error
 void ng_mqtt_start(NgMqtt *mqtt);
 /* Disconnects and frees: waits up to ~1.5 s for in-flight acknowledgements (what is still unacked
  * stays in the outbox for the next run) and has the will published (MQTT 5: DISCONNECT with will;
- * 3.1.1: publishes it), so dashboards see "offline" on a clean stop too. Blocks the caller. */
+ * 3.1.1: publishes it), so dashboards see "offline" on a clean stop too; unless the will topic's
+ * latest STATE in the outbox already is the will payload and the broker acknowledged it (the
+ * daemon said "offline" itself): then the will would only repeat it. Blocks the caller. */
 void ng_mqtt_free(NgMqtt *mqtt);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(NgMqtt, ng_mqtt_free)
 

@@ -74,6 +74,16 @@ guint64 ng_outbox_message_get_serial(const NgOutboxMessage *msg);
 typedef void (*NgOutboxReadyFunc)(NgOutbox *outbox, gpointer user_data);
 void ng_outbox_set_ready_handler(NgOutbox *outbox, NgOutboxReadyFunc func, gpointer user_data);
 
+/* Called (on the main loop) at each commit, before the outbox writes its rows: the transport
+ * applies the acknowledgements it has received (ng_outbox_acked () only: no other call into the
+ * outbox or the store from there), so that what the broker already has is never written. */
+typedef void (*NgOutboxSyncFunc)(NgOutbox *outbox, gpointer user_data);
+void ng_outbox_set_sync_handler(NgOutbox *outbox, NgOutboxSyncFunc func, gpointer user_data);
+
+/* TRUE if the latest STATE pushed on @topic is @payload and the broker acknowledged it (nothing on
+ * @topic waits or is in flight). E.g. a clean stop that published "offline" needs no last will. */
+gboolean ng_outbox_state_is_delivered(NgOutbox *outbox, const char *topic, const char *payload);
+
 /* The next message to send, moved to "in flight"; NULL if none waits. Owned by the outbox, valid
  * until it is acknowledged, or returned by ng_outbox_requeue_in_flight ()/ng_outbox_send_failed (). */
 NgOutboxMessage *ng_outbox_take_next(NgOutbox *outbox);

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "ng-bridge.h"
+#include "ng-check.h"
 
 #define BLUEZ_NAME     "org.bluez"
 #define DEVICE_IFACE   "org.bluez.Device1"
@@ -73,6 +74,7 @@ typedef struct {
 	guint8 buf[NP_CONTROL_REQUEST_MAX_SIZE];
 	gsize len;
 	CpDoneFunc done;
+	GTask *task; /* ng_pen_request_async (): answered in cp_finish, failed when the link drops */
 } CpRequest;
 
 /* Ties a Control Point write's reply to its request: the answer (an indication) may come first. */
@@ -106,6 +108,7 @@ struct _NgPen {
 	char *firmware;
 	char *manufacturer;
 	NgSession *session; /* owned by env->sessions */
+	NgCheck *check;	    /* owned by env->checks; NULL without */
 	NgPenTopics topics;
 	NpPenFeatures features;
 	gboolean have_features;
@@ -131,6 +134,8 @@ struct _NgPen {
 };
 
 static void setup_next(NgPen *pen);
+static void cp_request_free(CpRequest *req);
+static void push_limits(NgPen *pen);
 static void schedule_reconnect(NgPen *pen);
 static void drain_telemetry(NgPen *pen);
 
@@ -247,8 +252,8 @@ drop_connection(NgPen *pen)
 	clear_source(&pen->timeout_id);
 	clear_source(&pen->cp_timeout_id);
 	clear_source(&pen->replay_id);
-	g_clear_pointer(&pen->cp_current, g_free);
-	g_queue_clear_full(&pen->cp_queue, g_free);
+	g_clear_pointer(&pen->cp_current, cp_request_free);
+	g_queue_clear_full(&pen->cp_queue, (GDestroyNotify)cp_request_free);
 	for (guint i = 0; i < CHR_COUNT; i++)
 		g_clear_pointer(&pen->chr_paths[i], g_free);
 	pen->step = 0;
@@ -338,6 +343,18 @@ note_malformed(NgPen *pen, NgMalformedKind kind, NpStatus status, size_t offset)
 
 static void cp_next(NgPen *pen);
 
+/* A request from outside (D-Bus, MQTT) that will not be answered: its caller must hear so. */
+static void
+cp_request_free(CpRequest *req)
+{
+	if (req->task != NULL) {
+		g_task_return_new_error(req->task, G_IO_ERROR, G_IO_ERROR_NOT_CONNECTED,
+					"the pen disconnected before it answered");
+		g_object_unref(req->task);
+	}
+	g_free(req);
+}
+
 static void
 cp_finish(NgPen *pen, gboolean ok, const NpControlResponse *resp)
 {
@@ -346,6 +363,14 @@ cp_finish(NgPen *pen, gboolean ok, const NpControlResponse *resp)
 	clear_source(&pen->cp_timeout_id);
 	if (req != NULL && req->done != NULL)
 		req->done(pen, ok, resp);
+	if (req != NULL && req->task != NULL) {
+		g_autoptr(GTask) task = g_steal_pointer(&req->task);
+		if (ok && resp != NULL)
+			g_task_return_pointer(task, g_memdup2(resp, sizeof(*resp)), g_free);
+		else
+			g_task_return_new_error(task, G_IO_ERROR, G_IO_ERROR_TIMED_OUT,
+						"the pen did not answer the request");
+	}
 	cp_next(pen);
 }
 
@@ -423,6 +448,42 @@ cp_submit(NgPen *pen, const NpControlRequest *request, CpDoneFunc done)
 	cp_next(pen);
 }
 
+void
+ng_pen_request_async(NgPen *pen, const NpControlRequest *request, GAsyncReadyCallback callback,
+		     gpointer user_data)
+{
+	g_autoptr(GTask) task = g_task_new(NULL, NULL, callback, user_data);
+	g_autofree CpRequest *req = NULL;
+
+	if (pen->state != NG_PEN_STATE_READY) {
+		g_task_return_new_error(task, G_IO_ERROR, G_IO_ERROR_NOT_CONNECTED,
+					"pen %s is not connected: wait until it is (needlectl status)", pen_label(pen));
+		return;
+	}
+	req = g_new0(CpRequest, 1);
+	if (np_control_request_encode(request, req->buf, sizeof(req->buf), &req->len) != NP_OK) {
+		g_task_return_new_error(task, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT, "cannot encode %s",
+					np_op_code_to_string(request->op));
+		return;
+	}
+	req->id = ++pen->cp_next_id;
+	req->op = request->op;
+	req->task = g_steal_pointer(&task);
+	g_queue_push_tail(&pen->cp_queue, g_steal_pointer(&req));
+	cp_next(pen);
+}
+
+gboolean
+ng_pen_request_finish(GAsyncResult *result, NpControlResponse *response, GError **error)
+{
+	g_autofree NpControlResponse *resp = g_task_propagate_pointer(G_TASK(result), error);
+
+	if (resp == NULL)
+		return FALSE;
+	*response = *resp;
+	return TRUE;
+}
+
 static void
 handle_cp_indication(NgPen *pen, const guint8 *data, gsize len)
 {
@@ -457,7 +518,9 @@ publish_lost(NgPen *pen, GArray *lost)
 			  ") are lost: the pen no longer has them",
 			  pen_label(pen), r->first, r->last, n);
 		ng_bridge_get_counters(pen->env->bridge)->lost += n;
-		/* → rules: the gap is a finding like the others (telemetry_gap) */
+		/* In a session the rule engine reports it (and counts it in the summary). */
+		if (pen->check != NULL && ng_check_gap(pen->check, r->first, r->last, now_ms()))
+			continue;
 		ng_bridge_publish_gap_alert(pen->env->bridge, pen, &pen->topics,
 					    ng_session_get_current_id(pen->session), r->first, r->last,
 					    now_ms());
@@ -517,6 +580,20 @@ maybe_schedule_replay(NgPen *pen, guint delay_ms)
 
 /* ---- telemetry: the hot path -------------------------------------------------------------------- */
 
+/* Records of a running session whose start event never came: check the session from here on. */
+static void
+check_unseen_session(NgPen *pen, const NpTelemetryRecord *rec)
+{
+	NpCartridge cartridge = {pen->status.cartridge_id, pen->status.needle_count, 0};
+
+	if (!ng_session_is_active(pen->session) || ng_session_get_current_id(pen->session) != rec->session_id)
+		return;
+	ng_check_start_unseen(pen->check, rec->session_id, ng_session_get_current_start_ms(pen->session),
+			      &cartridge, pen->area,
+			      !pen->have_status || (pen->status.flags & NP_STATUS_FLAG_CLOCK_SET) != 0);
+	push_limits(pen);
+}
+
 /* One notification: decode → session (sequence, time) → rules → payload → outbox. */
 static void
 handle_telemetry(NgPen *pen, const guint8 *data, gsize len)
@@ -526,6 +603,7 @@ handle_telemetry(NgPen *pen, const guint8 *data, gsize len)
 	NpStatus st;
 	gint64 now = now_ms();
 	gboolean replayed = FALSE;
+	guint8 area = pen->area;
 
 	pen->counters.notifications++;
 	np_telemetry_reader_init(&reader, data, len, pen->features.max_depth_centi_mm);
@@ -537,14 +615,17 @@ handle_telemetry(NgPen *pen, const guint8 *data, gsize len)
 			ng_bridge_get_counters(pen->env->bridge)->duplicates++;
 			continue;
 		}
-		if (rec.flags & NP_TELEMETRY_FLAG_AREA)
+		if ((rec.flags & NP_TELEMETRY_FLAG_AREA) && !(rec.flags & NP_TELEMETRY_FLAG_REPLAYED))
 			pen->area = rec.area;
 		replayed |= (rec.flags & NP_TELEMETRY_FLAG_REPLAYED) != 0;
-		/* → rules: ng_rules_check_record () goes here (plans issue); no alerts yet. */
+		if (G_LIKELY(pen->check != NULL) && G_UNLIKELY(ng_check_record(pen->check, &rec, t_ms)))
+			check_unseen_session(pen, &rec);
 		ng_bridge_publish_telemetry(pen->env->bridge, &pen->topics, pen->serial, &rec, t_ms);
 		pen->counters.records++;
 	}
 	ng_bridge_flush_telemetry(pen->env->bridge);
+	if (G_UNLIKELY(pen->area != area))
+		push_limits(pen);
 	if (st != NP_ERR_END)
 		note_malformed(pen, NG_MALFORMED_TELEMETRY, st, reader.fault_offset);
 	/* A long replay is progress, not a silent pen: give its answer more time. */
@@ -659,6 +740,67 @@ update_from_event(NgPen *pen, const NpSessionEvent *ev)
 	}
 }
 
+/* ---- plans: limits and live validation ------------------------------------------------------------ */
+
+static void
+limits_done(NgPen *pen, gboolean ok, const NpControlResponse *resp)
+{
+	if (ok && resp->result == NP_RESULT_SUCCESS)
+		return;
+	if (pen->check != NULL)
+		ng_check_limits_failed(pen->check);
+	g_message("pen %s: %s %s: the plan's limits are checked, not enforced by the pen", pen_label(pen),
+		  np_op_code_to_string(resp != NULL ? resp->request_op : NP_OP_SET_LIMITS),
+		  ok ? np_result_code_to_string(resp->result) : "got no answer");
+}
+
+/* Set Limits for the current area at session start and on every area change (Clear Limits when the
+ * plan has none for it): the pen then cannot go past the plan even if the room misses an alert. */
+static void
+push_limits(NgPen *pen)
+{
+	NpControlRequest req = {.op = NP_OP_SET_LIMITS};
+
+	if (pen->check == NULL || pen->state != NG_PEN_STATE_READY || !pen->have_features ||
+	    !(pen->features.feature_bits & NP_FEATURE_LIMIT_ENFORCEMENT) ||
+	    !ng_session_is_active(pen->session))
+		return;
+	if (!ng_check_wanted_limits(pen->check, pen->area, pen->features.max_depth_centi_mm, &req.u.limits)) {
+		/* Nothing to clear: the pen says no limits are active. */
+		if (pen->have_status && !(pen->status.flags & NP_STATUS_FLAG_LIMITS_ACTIVE))
+			return;
+		req.op = NP_OP_CLEAR_LIMITS;
+	}
+	ng_check_limits_sent(pen->check, &req.u.limits);
+	g_debug("pen %s: %s for %s", pen_label(pen), np_op_code_to_string(req.op),
+		np_area_to_string(pen->area));
+	cp_submit(pen, &req, limits_done);
+}
+
+/* The rules see each event; an ended message carries the summary they made, so they go first for
+ * it, and after the message for the others (a session's alerts follow its "started"). */
+static void
+check_and_publish_event(NgPen *pen, const NpSessionEvent *ev, gint64 t_ms)
+{
+	gint64 start_ms = ng_session_get_current_start_ms(pen->session);
+	const char *plan_id = NULL;
+	const char *ended_fields = NULL;
+
+	if (pen->check != NULL && ev->type == NP_EVENT_SESSION_ENDED) {
+		ng_check_event(pen->check, ev, t_ms, start_ms);
+		plan_id = ng_check_get_session_plan_id(pen->check);
+		ended_fields = ng_check_get_ended_fields(pen->check);
+	} else if (pen->check != NULL && ev->type == NP_EVENT_SESSION_STARTED) {
+		plan_id = ng_check_begin_session(pen->check);
+	}
+	ng_bridge_publish_session_event(pen->env->bridge, pen, &pen->topics, ev, t_ms, plan_id, ended_fields);
+	if (pen->check == NULL || ev->type == NP_EVENT_SESSION_ENDED)
+		return;
+	ng_check_event(pen->check, ev, t_ms, start_ms);
+	if (ev->type == NP_EVENT_SESSION_STARTED || ev->type == NP_EVENT_AREA_CHANGED)
+		push_limits(pen);
+}
+
 static void
 handle_session_event(NgPen *pen, const guint8 *data, gsize len)
 {
@@ -671,14 +813,16 @@ handle_session_event(NgPen *pen, const guint8 *data, gsize len)
 		note_malformed(pen, NG_MALFORMED_SESSION_EVENT, st, offset);
 		return;
 	}
+	/* The records the pen sent before this event may still wait on the socket (D-Bus can outrun
+	 * it): a session's summary must count its last records. */
+	drain_telemetry(pen);
 	if (ng_session_accept_event(pen->session, &ev, now_ms(), &t_ms) == NG_SEQ_DUPLICATE) {
 		pen->counters.duplicates++;
 		ng_bridge_get_counters(pen->env->bridge)->duplicates++;
 		return;
 	}
 	update_from_event(pen, &ev);
-	/* → rules: ng_rules_session_event () goes here (plans issue); no alerts yet. */
-	ng_bridge_publish_session_event(pen->env->bridge, pen, &pen->topics, &ev, t_ms);
+	check_and_publish_event(pen, &ev, t_ms);
 	ng_bridge_publish_pen_state(pen->env->bridge, pen, &pen->topics);
 	if (ng_session_get_n_holes(pen->session) > 0)
 		maybe_schedule_replay(pen, REPLAY_DELAY_MS);
@@ -794,6 +938,7 @@ got_serial(NgPen *pen, const guint8 *data, gsize len, GError **error)
 		g_hash_table_insert(pen->env->sessions, g_strdup(pen->serial), session);
 	}
 	pen->session = session;
+	pen->check = pen->env->checks != NULL ? ng_checks_get(pen->env->checks, pen->serial) : NULL;
 	/* Every connection, also the first of a new NgPen after bluetoothd came back: a replay
 	 * the last connection left unanswered is over. */
 	ng_session_connected(session);
@@ -1027,8 +1172,16 @@ acquire_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 	}
 	pen->acquired = TRUE;
 	pen->mtu = mtu;
-	pen->telemetry_source =
-	    g_unix_fd_add(pen->telemetry_fd, G_IO_IN | G_IO_HUP | G_IO_ERR, telemetry_fd_cb, pen);
+	{
+		/* Can recurse: GLib then does not remove and re-add the fd around each dispatch, which
+		 * wakes the main loop once more per notification. The callback runs no nested loop. */
+		GSource *watch = g_unix_fd_source_new(pen->telemetry_fd, G_IO_IN | G_IO_HUP | G_IO_ERR);
+
+		g_source_set_callback(watch, G_SOURCE_FUNC(telemetry_fd_cb), pen, NULL);
+		g_source_set_can_recurse(watch, TRUE);
+		pen->telemetry_source = g_source_attach(watch, NULL);
+		g_source_unref(watch);
+	}
 	pen->step++;
 	setup_next(pen);
 }
@@ -1054,6 +1207,8 @@ reconcile_session(NgPen *pen)
 	NgSession *session = pen->session;
 	guint16 id = ng_session_get_current_id(session);
 	gint64 start_ms = ng_session_get_current_start_ms(session);
+	const char *plan_id = NULL;
+	const char *ended_fields = NULL;
 
 	if (!pen->have_status || !ng_session_is_active(session) ||
 	    (pen->status.state == NP_PEN_STATE_SESSION_ACTIVE && pen->status.session_id == id))
@@ -1062,8 +1217,14 @@ reconcile_session(NgPen *pen)
 		return;
 	g_message("pen %s: session %u ended while the pen was away; its end event was lost", pen_label(pen),
 		  id);
-	/* → rules: the session's summary is made here too (plans issue), marked incomplete. */
-	ng_bridge_publish_lost_session_end(pen->env->bridge, pen, &pen->topics, id, start_ms, now_ms());
+	/* Its summary is made with what came, marked incomplete (reason unknown, end_event_lost). */
+	if (pen->check != NULL) {
+		ng_check_session_lost(pen->check, now_ms(), start_ms);
+		plan_id = ng_check_get_session_plan_id(pen->check);
+		ended_fields = ng_check_get_ended_fields(pen->check);
+	}
+	ng_bridge_publish_lost_session_end(pen->env->bridge, pen, &pen->topics, id, start_ms, now_ms(),
+					   plan_id, ended_fields);
 }
 
 static void
@@ -1483,6 +1644,19 @@ NgSession *
 ng_pen_get_session(NgPen *pen)
 {
 	return pen->session;
+}
+
+NgCheck *
+ng_pen_get_check(NgPen *pen)
+{
+	return pen->check;
+}
+
+void
+ng_pen_plan_changed(NgPen *pen)
+{
+	if (pen->serial != NULL)
+		ng_bridge_publish_pen_state(pen->env->bridge, pen, &pen->topics);
 }
 
 gboolean

@@ -14,14 +14,16 @@ G_BEGIN_DECLS
 
 typedef struct _NgBridge NgBridge;
 typedef struct _NgPen NgPen;
+typedef struct _NgCheck NgCheck;
 
 /* What every pen shares: set up once by main.c, outlives every pen. */
 typedef struct {
 	const NgConfig *config;
 	GDBusConnection *bus;
 	NgBridge *bridge;
-	NgStore *store;	      /* may be NULL (nothing persisted) */
-	GHashTable *sessions; /* serial -> NgSession: kept across connections and bluetoothd restarts */
+	NgStore *store;		  /* may be NULL (nothing persisted) */
+	GHashTable *sessions;	  /* serial -> NgSession: kept across connections and bluetoothd restarts */
+	struct _NgChecks *checks; /* plans and live validation (ng-check.h); NULL: none (unit tests) */
 } NgPenEnv;
 
 typedef enum {
@@ -97,7 +99,19 @@ gboolean ng_pen_get_status(NgPen *pen, NpPenStatus *status);
 /* The area the pen works on now (last record or event), 0 if unknown. */
 guint8 ng_pen_get_area(NgPen *pen);
 NgSession *ng_pen_get_session(NgPen *pen);
+/* The pen's live validation (ng-check.h), NULL before its serial is known or without env->checks. */
+NgCheck *ng_pen_get_check(NgPen *pen);
+/* Its plan assignment changed: republishes pens/<serial>/state. */
+void ng_pen_plan_changed(NgPen *pen);
 gboolean ng_pen_uses_acquire_notify(NgPen *pen);
 void ng_pen_get_counters(NgPen *pen, NgPenCounters *counters);
+
+/* One Control Point request from outside the pen driver (Identify, Stop Session from the D-Bus
+ * API or MQTT), queued behind the driver's own. Fails with G_IO_ERROR_NOT_CONNECTED unless the
+ * pen is ready or when the link drops first, G_IO_ERROR_TIMED_OUT when the pen does not answer.
+ * Otherwise returns the pen's response (its result code may still say no). */
+void ng_pen_request_async(NgPen *pen, const NpControlRequest *request, GAsyncReadyCallback callback,
+			  gpointer user_data);
+gboolean ng_pen_request_finish(GAsyncResult *result, NpControlResponse *response, GError **error);
 
 G_END_DECLS

@@ -43,10 +43,14 @@ struct _NgStore {
 	sqlite3 *db;
 	GMainContext *context;
 	GSource *commit_source; /* pending commit (short delay) or retry after a failure */
+	gint64 commit_due_us;	/* when commit_source fires (monotonic) */
+	sqlite3_stmt *stmt_begin; /* prepared once: parsing BEGIN/COMMIT cost more than running them */
+	sqlite3_stmt *stmt_commit;
 	GArray *hooks;		/* of NgStoreHook */
 	guint next_hook_id;
 	gboolean dirty;	   /* touched since the last commit */
 	gboolean in_hooks; /* guards against flush from within a hook */
+	gboolean in_pre_commit; /* a write now is in the commit about to happen: no need to schedule */
 };
 
 G_DEFINE_QUARK(ng_store_error_quark, ng_store_error)
@@ -68,12 +72,28 @@ ng_store_exec(NgStore *store, const char *sql, GError **error)
 	return TRUE;
 }
 
+/* Runs a prepared statement that returns no rows (BEGIN, COMMIT). */
+static gboolean
+ng_store_step(NgStore *store, sqlite3_stmt *stmt, const char *what, GError **error)
+{
+	int rc = sqlite3_step(stmt);
+
+	sqlite3_reset(stmt);
+	if (rc != SQLITE_DONE) {
+		ng_store_set_error(store, error, what);
+		return FALSE;
+	}
+	return TRUE;
+}
+
 /* The connection is always inside a deferred transaction: BEGIN takes no lock until a statement runs. */
 static gboolean
 ng_store_ensure_transaction(NgStore *store, GError **error)
 {
 	if (!sqlite3_get_autocommit(store->db))
 		return TRUE;
+	if (store->stmt_begin != NULL)
+		return ng_store_step(store, store->stmt_begin, "BEGIN", error);
 	return ng_store_exec(store, "BEGIN", error);
 }
 
@@ -112,11 +132,21 @@ ng_store_run_pre_commit_hooks(NgStore *store)
 
 static gboolean ng_store_commit_cb(gpointer user_data);
 
+/* A commit within @delay_ms: an earlier one already scheduled stands; a later one is brought forward
+ * (one timer re-armed with g_source_set_ready_time, never a new source per write). */
 static void
 ng_store_schedule(NgStore *store, guint delay_ms)
 {
-	if (store->commit_source != NULL)
+	gint64 due = g_get_monotonic_time() + (gint64)delay_ms * 1000;
+
+	if (store->commit_source != NULL) {
+		if (due < store->commit_due_us) {
+			store->commit_due_us = due;
+			g_source_set_ready_time(store->commit_source, due);
+		}
 		return;
+	}
+	store->commit_due_us = due;
 	store->commit_source = g_timeout_source_new(delay_ms);
 	g_source_set_static_name(store->commit_source, "ng-store-commit");
 	g_source_set_callback(store->commit_source, ng_store_commit_cb, store, NULL);
@@ -156,9 +186,11 @@ ng_store_flush(NgStore *store, GError **error)
 	if (!ng_store_ensure_transaction(store, error))
 		return FALSE;
 	store->in_hooks = TRUE;
+	store->in_pre_commit = TRUE;
 	ng_store_run_pre_commit_hooks(store);
+	store->in_pre_commit = FALSE;
 	store->in_hooks = FALSE;
-	if (!ng_store_exec(store, "COMMIT", error)) {
+	if (!ng_store_step(store, store->stmt_commit, "COMMIT", error)) {
 		g_prefix_error(error, "database commit: ");
 		ng_store_rollback_after_failure(store);
 		ng_store_ensure_transaction(store, NULL);
@@ -189,6 +221,19 @@ ng_store_touch(NgStore *store)
 	g_return_if_fail(store != NULL);
 	store->dirty = TRUE;
 	ng_store_schedule(store, NG_STORE_COMMIT_DELAY_MS);
+}
+
+void
+ng_store_touch_within(NgStore *store, guint delay_ms)
+{
+	g_return_if_fail(store != NULL);
+	store->dirty = TRUE;
+	/* cheap path for the per-record caller: a commit that soon is already due */
+	if (store->in_pre_commit ||
+	    (store->commit_source != NULL &&
+	     store->commit_due_us <= g_get_monotonic_time() + (gint64)delay_ms * 1000))
+		return;
+	ng_store_schedule(store, MAX(delay_ms, NG_STORE_COMMIT_DELAY_MS));
 }
 
 sqlite3 *
@@ -224,7 +269,6 @@ ng_store_remove_hooks(NgStore *store, guint id)
 static int
 ng_store_get_schema_version(NgStore *store, const char *module, GError **error)
 {
-	g_autoptr(GError) error_local = NULL;
 	sqlite3_stmt *stmt =
 	    ng_store_prepare(store, "SELECT version FROM schema_version WHERE module = ?", error);
 	int version = 0;
@@ -297,6 +341,12 @@ ng_store_configure(NgStore *store, GError **error)
 
 	if (!ng_store_exec(store, pragmas, error))
 		return FALSE;
+	store->stmt_begin = ng_store_prepare(store, "BEGIN", error);
+	if (store->stmt_begin == NULL)
+		return FALSE;
+	store->stmt_commit = ng_store_prepare(store, "COMMIT", error);
+	if (store->stmt_commit == NULL)
+		return FALSE;
 	return ng_store_ensure_transaction(store, error);
 }
 
@@ -338,6 +388,8 @@ ng_store_free(NgStore *store)
 		/* end the always-open (empty) transaction so the WAL is checkpointed on close */
 		if (!sqlite3_get_autocommit(store->db))
 			sqlite3_exec(store->db, "COMMIT", NULL, NULL, NULL);
+		sqlite3_finalize(store->stmt_begin);
+		sqlite3_finalize(store->stmt_commit);
 		sqlite3_close_v2(store->db);
 	}
 	g_array_unref(store->hooks);

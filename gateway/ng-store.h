@@ -48,6 +48,10 @@ gboolean ng_store_ensure_schema(NgStore *store, const char *module, int version,
 /* Something was written: commit within ~10 ms (coalesces every write until then). Cheap: call it per write.
  */
 void ng_store_touch(NgStore *store);
+/* Something was written that may wait up to @delay_ms for its commit (at least the ~10 ms of
+ * ng_store_touch ()): for writes a crash may lose because they can be fetched again, such as
+ * telemetry the pen keeps. An earlier commit already scheduled stands. Cheap: call it per write. */
+void ng_store_touch_within(NgStore *store, guint delay_ms);
 
 /* Commits now (runs the pre-commit hooks, COMMIT, the committed hooks, BEGIN). On failure the
  * transaction is rolled back, the hooks are told (committed=FALSE) and a retry is scheduled. */

@@ -9,10 +9,11 @@
 
 #include "ng-ctl.h"
 
-/* Later commands (scan, pair, list, status, identify, remove, plan, sessions)
- * talk to needlegated over D-Bus: each is one entry here and one file. */
+/* Every command but decode talks to needlegated over D-Bus (ctl-client.c): one entry here each. */
 static const NgCtlCommand *const commands[] = {
-    &ng_ctl_command_decode,
+    &ng_ctl_command_scan,   &ng_ctl_command_pair,     &ng_ctl_command_list,
+    &ng_ctl_command_status, &ng_ctl_command_identify, &ng_ctl_command_remove,
+    &ng_ctl_command_plan,   &ng_ctl_command_sessions, &ng_ctl_command_decode,
 };
 
 static const NgCtlCommand *
@@ -67,10 +68,17 @@ print_main_help(void)
 	       "  -h, --help     Show this help\n"
 	       "  --version      Show the version\n"
 	       "\n"
+	       "PEN is a pen's serial number (NP5EED0001) or Bluetooth address\n"
+	       "(C0:4E:50:5E:00:01). --json gives machine-readable output.\n"
+	       "Talks to needlegated on the D-Bus system bus (DBUS_SYSTEM_BUS_ADDRESS).\n"
+	       "\n"
 	       "Exit status:\n"
 	       "  0  success\n"
-	       "  1  the command failed (for decode: the bytes are malformed)\n"
+	       "  1  the command failed: the gateway refused it or it did not work (the\n"
+	       "     message says what to do); for decode: the bytes are malformed\n"
 	       "  2  usage error\n"
+	       "  3  needlegated or the D-Bus system bus cannot be reached\n"
+	       "  4  not allowed: only root and the group needlegate may change the gateway\n"
 	       "\n"
 	       "See 'needlectl help COMMAND' for the arguments and examples of each command.\n");
 }

@@ -8,9 +8,11 @@
 G_BEGIN_DECLS
 
 /* Exit statuses, the same for every command (documented in --help). */
-#define NG_CTL_EXIT_OK	    0 /* done */
-#define NG_CTL_EXIT_FAILURE 1 /* the command ran and failed: malformed data, daemon refused */
-#define NG_CTL_EXIT_USAGE   2 /* the command line is wrong */
+#define NG_CTL_EXIT_OK		0 /* done */
+#define NG_CTL_EXIT_FAILURE	1 /* the command ran and failed: malformed data, daemon refused */
+#define NG_CTL_EXIT_USAGE	2 /* the command line is wrong */
+#define NG_CTL_EXIT_UNAVAILABLE 3 /* needlegated (or the D-Bus system bus) cannot be reached */
+#define NG_CTL_EXIT_DENIED	4 /* the caller may not do this (not root nor in the group needlegate) */
 
 typedef struct {
 	const char *name;
@@ -28,5 +30,13 @@ void ng_ctl_print_command_help(const NgCtlCommand *cmd);
 
 /* The commands, one per file. */
 extern const NgCtlCommand ng_ctl_command_decode;
+extern const NgCtlCommand ng_ctl_command_scan;
+extern const NgCtlCommand ng_ctl_command_pair;
+extern const NgCtlCommand ng_ctl_command_list;
+extern const NgCtlCommand ng_ctl_command_status;
+extern const NgCtlCommand ng_ctl_command_identify;
+extern const NgCtlCommand ng_ctl_command_remove;
+extern const NgCtlCommand ng_ctl_command_plan;
+extern const NgCtlCommand ng_ctl_command_sessions;
 
 G_END_DECLS

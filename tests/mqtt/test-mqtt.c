@@ -275,6 +275,29 @@ test_delivery(gconstpointer data)
 	}
 }
 
+/* A clean stop after the daemon said "offline" itself (through the outbox, acknowledged): the broker
+ * does not publish the will on top of it, so dashboards see it once. */
+static void
+test_will_not_repeated(gconstpointer data)
+{
+	int version = GPOINTER_TO_INT(data);
+	g_autoptr(TestBroker) broker = test_broker_new(FALSE, FALSE);
+	g_autoptr(TestSub) sub = test_sub_new(broker, "sub-will", "needlegate/test/bridge/#", FALSE);
+	g_autoptr(Gw) gw = gw_new(broker);
+	GPtrArray *msgs;
+
+	gw_open(gw, 1000);
+	gw_start_mqtt(gw, version);
+	g_assert_true(test_wait_until(gw_is_connected, gw, 5000));
+	gw_push(gw, NG_OUTBOX_KIND_STATE, "needlegate/test/bridge/state", "{\"state\":\"offline\"}");
+	g_assert_true(test_wait_until(gw_outbox_empty, gw, 5000));
+	g_clear_pointer(&gw->mqtt, ng_mqtt_free);
+	g_assert_cmpuint(test_sub_wait(sub, 1, 5000), ==, 1);
+	g_assert_cmpuint(test_sub_wait(sub, 2, 1000), ==, 1);
+	msgs = test_sub_get_messages(sub);
+	g_assert_cmpstr(((TestMessage *)msgs->pdata[0])->payload, ==, "{\"state\":\"offline\"}");
+}
+
 /* The broker goes away for a while: what was queued meanwhile arrives after it is back, nothing lost. */
 static void
 test_broker_outage(void)
@@ -639,6 +662,8 @@ main(int argc, char **argv)
 	g_test_init(&argc, &argv, NULL);
 	g_test_add_data_func("/mqtt/delivery/v5", GINT_TO_POINTER(5), test_delivery);
 	g_test_add_data_func("/mqtt/delivery/v311", GINT_TO_POINTER(4), test_delivery);
+	g_test_add_data_func("/mqtt/will-not-repeated/v5", GINT_TO_POINTER(5), test_will_not_repeated);
+	g_test_add_data_func("/mqtt/will-not-repeated/v311", GINT_TO_POINTER(4), test_will_not_repeated);
 	g_test_add_func("/mqtt/broker-outage", test_broker_outage);
 	g_test_add_func("/mqtt/killed-and-restarted", test_killed_and_restarted);
 	g_test_add_func("/mqtt/retained-state", test_retained_state);

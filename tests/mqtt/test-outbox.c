@@ -257,6 +257,107 @@ test_rows_batched(Fixture *fx, gconstpointer data)
 	g_assert_cmpint(count_rows(store), ==, 0);
 }
 
+/* The transport's sync handler runs before each commit: what it acknowledges there is never written
+ * (acknowledgements that arrived without waking the main loop), the rest is. */
+typedef struct {
+	NgOutbox *outbox;
+	guint64 serial; /* acknowledge this one at the next commit */
+	guint calls;
+} SyncProbe;
+
+static void
+sync_probe_cb(NgOutbox *outbox, gpointer user_data)
+{
+	SyncProbe *probe = user_data;
+
+	probe->calls++;
+	if (probe->serial != 0)
+		ng_outbox_acked(outbox, probe->serial);
+	probe->serial = 0;
+}
+
+static void
+test_sync_before_commit(Fixture *fx, gconstpointer data)
+{
+	g_autoptr(NgStore) store = open_store(fx);
+	g_autoptr(NgOutbox) outbox = open_outbox(store, 1000);
+	g_autoptr(GError) error = NULL;
+	SyncProbe probe = {outbox, 0, 0};
+	NgOutboxCounters c;
+
+	ng_outbox_set_sync_handler(outbox, sync_probe_cb, &probe);
+	push(outbox, NG_OUTBOX_KIND_TELEMETRY, "p/1/telemetry", "acked-late");
+	push(outbox, NG_OUTBOX_KIND_TELEMETRY, "p/1/telemetry", "unacked");
+	probe.serial = take_expect(outbox, "p/1/telemetry", "acked-late");
+	take_expect(outbox, "p/1/telemetry", "unacked");
+	g_assert_true(ng_store_flush(store, &error));
+	g_assert_no_error(error);
+	g_assert_cmpuint(probe.calls, ==, 1);
+	g_assert_cmpint(count_rows(store), ==, 1);
+	ng_outbox_get_counters(outbox, &c);
+	g_assert_cmpuint(c.acked, ==, 1);
+	g_assert_cmpuint(c.queued, ==, 1);
+	ng_outbox_set_sync_handler(outbox, NULL, NULL);
+}
+
+/* Telemetry (which the pen can send again) may wait ~250 ms for its commit, an event only ~10 ms;
+ * an event pushed later brings the pending commit forward. Timers never fire early: the lower
+ * bound is safe on a loaded machine; the upper ones are generous. */
+static int
+wait_rows(Fixture *fx, NgStore *reader, int rows, gint64 timeout_ms)
+{
+	gint64 start = g_get_monotonic_time();
+
+	while (g_get_monotonic_time() - start < timeout_ms * 1000) {
+		g_autoptr(GError) error = NULL;
+		g_main_context_iteration(NULL, FALSE);
+		g_assert_true(ng_store_flush(reader, &error));
+		if (count_rows(reader) >= rows)
+			break;
+		g_usleep(1000);
+	}
+	return (int)((g_get_monotonic_time() - start) / 1000);
+}
+
+static void
+test_commit_windows(Fixture *fx, gconstpointer data)
+{
+	g_autoptr(NgStore) store = open_store(fx);
+	g_autoptr(NgOutbox) outbox = open_outbox(store, 100);
+	g_autoptr(NgStore) reader = open_store(fx);
+	int ms;
+
+	push(outbox, NG_OUTBOX_KIND_TELEMETRY, "p/1/telemetry", "t1");
+	ms = wait_rows(fx, reader, 1, 3000);
+	g_assert_cmpint(count_rows(reader), ==, 1);
+	g_assert_cmpint(ms, >=, 200);
+	push(outbox, NG_OUTBOX_KIND_TELEMETRY, "p/1/telemetry", "t2");
+	push(outbox, NG_OUTBOX_KIND_EVENT, "p/1/alert", "a");
+	ms = wait_rows(fx, reader, 3, 3000);
+	g_assert_cmpint(count_rows(reader), ==, 3);
+	g_assert_cmpint(ms, <, 200);
+}
+
+/* A clean stop that published the will's payload itself, acknowledged, needs no will. */
+static void
+test_state_is_delivered(Fixture *fx, gconstpointer data)
+{
+	g_autoptr(NgStore) store = open_store(fx);
+	g_autoptr(NgOutbox) outbox = open_outbox(store, 100);
+	const char *topic = "b/bridge/state";
+	guint64 serial;
+
+	g_assert_false(ng_outbox_state_is_delivered(outbox, topic, "{\"state\":\"offline\"}"));
+	push(outbox, NG_OUTBOX_KIND_STATE, topic, "{\"state\":\"offline\"}");
+	g_assert_false(ng_outbox_state_is_delivered(outbox, topic, "{\"state\":\"offline\"}")); /* waiting */
+	serial = take_expect(outbox, topic, "{\"state\":\"offline\"}");
+	g_assert_false(ng_outbox_state_is_delivered(outbox, topic, "{\"state\":\"offline\"}")); /* in flight */
+	ng_outbox_acked(outbox, serial);
+	g_assert_true(ng_outbox_state_is_delivered(outbox, topic, "{\"state\":\"offline\"}"));
+	g_assert_false(ng_outbox_state_is_delivered(outbox, topic, "{\"state\":\"online\"}"));
+	g_assert_false(ng_outbox_state_is_delivered(outbox, "b/other", "{\"state\":\"offline\"}"));
+}
+
 /* The store commits by itself on the main loop, shortly after a touch. */
 static void
 test_commit_on_main_loop(Fixture *fx, gconstpointer data)
@@ -399,6 +500,9 @@ main(int argc, char **argv)
 	ADD("/outbox/crash-keeps-committed", test_crash_keeps_committed);
 	ADD("/outbox/reload-bound-and-state", test_reload_bound_and_state);
 	ADD("/store/schema-versions", test_store_schema_versions);
+	ADD("/outbox/sync-before-commit", test_sync_before_commit);
+	ADD("/outbox/commit-windows", test_commit_windows);
+	ADD("/outbox/state-is-delivered", test_state_is_delivered);
 	g_test_add_func("/store/bad-path", test_store_bad_path);
 	return g_test_run();
 }

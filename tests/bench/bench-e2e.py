@@ -1,0 +1,415 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""End-to-end benchmark: needle-pensim -> needlegated -> Mosquitto -> subscriber, for real.
+
+For each configuration (pens x records/s, AcquireNotify or StartNotify, telemetry_batch) it starts a
+private bus, the simulator in load mode, Mosquitto, the daemon and a QoS 1 subscriber; waits until
+every pen is connected and subscribed; starts the load (PenSimManager1.StartLoad) and measures:
+
+- delivered records/s (unique (pen, seq) on pens/<id>/telemetry; losses and duplicates counted),
+- latency: from the simulator handing a notification to "BlueZ" (its send () on the AcquireNotify
+  socket or its PropertiesChanged signal, stamped by the bench-sendstamp.so shim on CLOCK_MONOTONIC)
+  to the subscriber receiving the record (same clock), p50/p99/max,
+- the daemon's CPU time per 1,000 records (all its threads, /proc/PID/task/*/schedstat, ns) over
+  the load, from StartLoad until every record arrived, and its peak RSS (VmHWM).
+
+Usage: bench-e2e.py [--seconds S] [--only NAME[,NAME]] [--json FILE] [--check]
+With --check it exits 1 when a goal is missed (<= 4 us CPU per record at 10 x 100, <= 20 us at
+1 x 25, < 8 MiB RSS, p99 < 2 ms) or a record is lost. Needs NEEDLEGATED, NEEDLE_PENSIM and
+NG_SENDSTAMP (the shim) in the environment (meson benchmark sets them).
+"""
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "harness"))
+import needleharness as nh  # noqa: E402
+
+HUB = "bench"
+BASE = "needlegate/" + HUB
+SEQ_STRIDE = 10_000_000  # pen i's records start at i * SEQ_STRIDE: a seq names its pen
+
+# name, pens, records/s per pen, telemetry_notify, telemetry_batch
+CONFIGS = [
+    ("acquire-10x100", 10, 100, "acquire", 1),
+    ("start-10x100", 10, 100, "start", 1),
+    ("acquire-1x25", 1, 25, "acquire", 1),
+    ("start-1x25", 1, 25, "start", 1),
+    ("acquire-10x100-batch16", 10, 100, "acquire", 16),
+    ("acquire-1x25-batch16", 1, 25, "acquire", 16),
+]
+
+IDLE_S = 2.0  # idle CPU measured over this long before the load
+
+GOALS = {"cpu_us_high": 4.0, "cpu_us_low": 20.0, "rss_mib": 8.0, "p99_ms": 2.0}
+
+
+class Subscriber:
+    """Keeps (receive time, topic, payload bytes) of every message; parsing waits until the end."""
+
+    def __init__(self, port):
+        import paho.mqtt.client as mqtt
+        self.lock = threading.Lock()
+        self.raw = []
+        self.connected = threading.Event()
+        self.client = mqtt.Client(client_id="bench-e2e-%d-%d" % (os.getpid(), time.monotonic_ns()),
+                                  protocol=mqtt.MQTTv311)
+        self.client.on_connect = self._on_connect
+        self.client.on_message = self._on_message
+        self.client.connect("127.0.0.1", port, keepalive=30)
+        self.client.loop_start()
+        nh.wait_until(self.connected.is_set, 10, "the subscriber to connect")
+
+    def _on_connect(self, client, userdata, flags, rc):
+        if rc == 0:
+            client.subscribe(BASE + "/#", qos=1)
+            time.sleep(0.1)
+            self.connected.set()
+
+    def _on_message(self, client, userdata, msg):
+        t = time.monotonic_ns()
+        with self.lock:
+            self.raw.append((t, msg.topic, msg.payload))
+
+    def messages(self, suffix=None):
+        with self.lock:
+            got = list(self.raw)
+        if suffix is None:
+            return got
+        return [m for m in got if m[1].endswith(suffix)]
+
+    def last_json(self, topic):
+        for t, top, payload in reversed(self.messages()):
+            if top == BASE + "/" + topic:
+                return json.loads(payload)
+        return None
+
+    def close(self):
+        self.client.loop_stop()
+        self.client.disconnect()
+
+
+def cpu_ns(pid):
+    """CPU time of every live thread of @pid, in ns (schedstat: exact, not in clock ticks)."""
+    total = 0
+    for tid in os.listdir("/proc/%d/task" % pid):
+        try:
+            with open("/proc/%d/task/%s/schedstat" % (pid, tid)) as f:
+                total += int(f.read().split()[0])
+        except (FileNotFoundError, ProcessLookupError):
+            pass
+    return total
+
+
+def cpu_by_thread(pid):
+    """{tid: (name, ns)} of every live thread of @pid."""
+    out = {}
+    for tid in os.listdir("/proc/%d/task" % pid):
+        try:
+            with open("/proc/%d/task/%s/comm" % (pid, tid)) as f:
+                comm = f.read().strip()
+            with open("/proc/%d/task/%s/schedstat" % (pid, tid)) as f:
+                out[tid] = (comm, int(f.read().split()[0]))
+        except (FileNotFoundError, ProcessLookupError):
+            pass
+    return out
+
+
+def cpu_ticks_ns(pid):
+    """utime + stime of the whole process (dead threads included), in ns; coarse (clock ticks)."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) * 1_000_000_000 // os.sysconf("SC_CLK_TCK")
+
+
+def vm_hwm_kib(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    return 0
+
+
+def memory_kib(pid):
+    """(RssAnon, Pss) now: the daemon's own memory, and its fair share of the shared libraries."""
+    anon = pss = 0
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("RssAnon:"):
+                anon = int(line.split()[1])
+    try:
+        with open("/proc/%d/smaps_rollup" % pid) as f:
+            for line in f:
+                if line.startswith("Pss:"):
+                    pss = int(line.split()[1])
+    except OSError:
+        pass
+    return anon, pss
+
+
+def threads(pid):
+    return len(os.listdir("/proc/%d/task" % pid))
+
+
+def percentile(sorted_values, p):
+    if not sorted_values:
+        return float("nan")
+    k = min(len(sorted_values) - 1, max(0, int(round(p / 100.0 * (len(sorted_values) - 1)))))
+    return sorted_values[k]
+
+
+def write_scenario(path, pens):
+    with open(path, "w") as f:
+        f.write("[simulator]\npens=%d\n" % pens)
+        for i in range(1, pens + 1):
+            f.write("[pen %d]\nfirst-seq=%d\n" % (i, i * SEQ_STRIDE))
+
+
+def write_config(path, h, state_dir, notify, batch):
+    with open(path, "w") as f:
+        f.write("[gateway]\nhub_id=%s\nstate_dir=%s\n"
+                "[mqtt]\nurl=mqtt://127.0.0.1:%d\ntelemetry_batch=%d\n"
+                "[bluetooth]\ntelemetry_notify=%s\nconnect_timeout=10\nreconnect_min_delay=1\n"
+                "reconnect_max_delay=2\n" % (HUB, state_dir, h.mqtt_port, batch, notify))
+
+
+def read_stamps(path):
+    """seq -> first send time (ns) from the shim's log."""
+    sent = {}
+    with open(path) as f:
+        for line in f:
+            parts = line.split()
+            t = int(parts[0])
+            for s in parts[1:]:
+                sent.setdefault(int(s), t)
+    return sent
+
+
+def telemetry_records(messages):
+    """[(receive ns, seq)] of every record on the telemetry topics (batches unpacked)."""
+    out = []
+    for t, topic, payload in messages:
+        if not topic.endswith("/telemetry"):
+            continue
+        data = json.loads(payload)
+        for rec in data if isinstance(data, list) else [data]:
+            out.append((t, rec["seq"]))
+    return out
+
+
+def run_config(name, pens, rate, notify, batch, seconds, verbose, profile):
+    shim = os.environ.get("NG_SENDSTAMP")
+    with nh.Harness(pens=pens, pensim=False, mosquitto=True) as h:
+        scenario = os.path.join(h.dir, "scenario.conf")
+        write_scenario(scenario, pens)
+        stamps = os.path.join(h.dir, "sendstamps.txt")
+        h.scenario = scenario
+        saved = dict(os.environ)
+        try:
+            if shim:
+                os.environ["LD_PRELOAD"] = shim
+                os.environ["NG_SENDSTAMP_FILE"] = stamps
+            h.start_pensim(["--load", "--rate", str(rate), "--duration", str(seconds), "--load-delay", "-1"])
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
+        sub = Subscriber(h.mqtt_port)
+        try:
+            return measure(h, sub, name, pens, rate, notify, batch, seconds, stamps if shim else None, verbose,
+                           profile)
+        finally:
+            sub.close()
+
+
+def measure(h, sub, name, pens, rate, notify, batch, seconds, stamps, verbose, profile):
+    state_dir = os.path.join(h.dir, "state")
+    os.makedirs(state_dir)
+    config = os.path.join(h.dir, "needlegated.conf")
+    write_config(config, h, state_dir, notify, batch)
+    daemon = h.spawn([nh.program("NEEDLEGATED", "needlegated"), "--config", config]
+                     + (["-v"] if verbose else []), name="needlegated", check_exit=True)
+    pid = daemon.popen.pid
+    serials = ["NP5EED%04X" % i for i in range(1, pens + 1)]
+    path = "acquire_notify" if notify == "acquire" else "start_notify"
+
+    def all_ready():
+        for s in serials:
+            st = sub.last_json("pens/%s/state" % s)
+            if not st or st.get("connected") is not True or st.get("telemetry_path") != path:
+                return False
+        return True
+    nh.wait_until(all_ready, 30 + 3 * pens, "every pen connected (%s)" % path, interval=0.05)
+    time.sleep(1.0)  # let the connection work settle (retained state, bridge/devices, commits)
+    idle0, idle_t0 = cpu_ns(pid), time.monotonic_ns()
+    time.sleep(IDLE_S)
+    idle1, idle_t1 = cpu_ns(pid), time.monotonic_ns()
+
+    prof = None
+    if profile:
+        prof = subprocess.Popen(profile.format(pid=pid, dir=h.dir, name=name), shell=True, start_new_session=True)
+        time.sleep(1.0)
+    cpu0, ticks0, by_thread0 = cpu_ns(pid), cpu_ticks_ns(pid), cpu_by_thread(pid)
+    t0 = time.monotonic_ns()
+    h.call(nh.PENSIM_PATH, nh.PENSIM_MANAGER_IFACE, "StartLoad")
+    m = h.pensim.wait_output(r"load: done, (\d+) records from (\d+) pens", seconds + 30)
+    generated = int(m.group(1))
+    wanted = {}
+    for s in serials:
+        wanted[s] = int(h.pensim.wait_output(r"pen %s generated (\d+) records" % s, 5).group(1))
+
+    # every generated record delivered (or 10 s of waiting)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        got = len({seq for _, seq in telemetry_records(sub.messages("/telemetry"))})
+        if got >= generated:
+            break
+        time.sleep(0.05)
+    t1 = time.monotonic_ns()
+    cpu1, ticks1, by_thread1 = cpu_ns(pid), cpu_ticks_ns(pid), cpu_by_thread(pid)
+    per_thread = {}
+    for tid, (comm, ns) in by_thread1.items():
+        key = "%s/%s" % (comm, tid)
+        per_thread[key] = round((ns - by_thread0.get(tid, (comm, 0))[1]) / 1e6, 2)
+    hwm = vm_hwm_kib(pid)
+    rss_anon, pss = memory_kib(pid)
+    n_threads = threads(pid)
+    if prof is not None:
+        os.killpg(prof.pid, signal.SIGINT)
+        try:
+            prof.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(prof.pid, signal.SIGKILL)
+            prof.wait()
+
+    code = daemon.stop(timeout=10)
+    h.processes.remove(daemon)
+    problems = daemon.problems(code)
+    time.sleep(0.3)
+    offline = [m for m in sub.messages("/bridge/state") if json.loads(m[2]).get("state") == "offline"]
+
+    recs = telemetry_records(sub.messages("/telemetry"))
+    first = {}
+    for t, seq in recs:
+        first.setdefault(seq, t)
+    delivered = len(first)
+    duplicates = len(recs) - delivered
+    lost = max(0, generated - delivered)
+    lat = []
+    if stamps:
+        sent = read_stamps(stamps)
+        lat = sorted((t - sent[seq]) / 1e6 for seq, t in first.items() if seq in sent)
+    cpu = cpu1 - cpu0
+    result = {
+        "name": name, "pens": pens, "rate": rate, "notify": notify, "batch": batch,
+        "seconds": seconds, "generated": generated, "delivered": delivered, "duplicates": duplicates,
+        "lost": lost, "records_per_s": delivered / seconds,
+        "wall_s": (t1 - t0) / 1e9,
+        "cpu_ms": cpu / 1e6, "cpu_ms_ticks": (ticks1 - ticks0) / 1e6,
+        "cpu_us_per_record": cpu / 1e3 / max(delivered, 1),
+        "cpu_percent": 100.0 * cpu / max(t1 - t0, 1),
+        "lat_p50_ms": percentile(lat, 50), "lat_p99_ms": percentile(lat, 99),
+        "lat_max_ms": lat[-1] if lat else float("nan"), "lat_n": len(lat),
+        "idle_cpu_ms_per_s": (idle1 - idle0) / 1e6 / ((idle_t1 - idle_t0) / 1e9),
+        "rss_peak_kib": hwm, "rss_anon_kib": rss_anon, "pss_kib": pss, "threads": n_threads, "cpu_ms_by_thread": per_thread, "offline_messages": len(offline),
+        "exit": problems or "ok",
+    }
+    return result
+
+
+def goals_missed(r):
+    missed = []
+    limit = GOALS["cpu_us_high"] if r["pens"] * r["rate"] >= 1000 else GOALS["cpu_us_low"]
+    if r["cpu_us_per_record"] > limit:
+        missed.append("cpu %.1f us > %.0f us" % (r["cpu_us_per_record"], limit))
+    if r["rss_peak_kib"] / 1024.0 >= GOALS["rss_mib"]:
+        missed.append("rss %.1f MiB" % (r["rss_peak_kib"] / 1024.0))
+    if not r["lat_p99_ms"] < GOALS["p99_ms"]:
+        missed.append("p99 %.2f ms" % r["lat_p99_ms"])
+    if r["lost"]:
+        missed.append("%d lost" % r["lost"])
+    if r["exit"] != "ok":
+        missed.append("daemon exit")
+    return missed
+
+
+def print_table(results):
+    head = ("config", "rec/s", "lost", "dup", "p50 ms", "p99 ms", "max ms", "CPU ms/1k rec", "CPU %",
+            "idle ms/s", "RSS MiB", "anon/PSS", "goals")
+    rows = []
+    for r in results:
+        missed = goals_missed(r)
+        rows.append((r["name"], "%.0f" % r["records_per_s"], str(r["lost"]), str(r["duplicates"]),
+                     "%.2f" % r["lat_p50_ms"], "%.2f" % r["lat_p99_ms"], "%.1f" % r["lat_max_ms"],
+                     "%.2f" % r["cpu_us_per_record"], "%.2f" % r["cpu_percent"],
+                     "%.2f" % r["idle_cpu_ms_per_s"], "%.2f" % (r["rss_peak_kib"] / 1024.0),
+                     "%.1f/%.1f" % (r["rss_anon_kib"] / 1024.0, r["pss_kib"] / 1024.0),
+                     "met" if not missed else "MISSED: " + ", ".join(missed)))
+    widths = [max(len(x[i]) for x in [head] + rows) for i in range(len(head))]
+    for row in [head] + rows:
+        print("  ".join(c.rjust(w) if i not in (0, len(head) - 1) else c.ljust(w)
+                        for i, (c, w) in enumerate(zip(row, widths))))
+
+
+def wakeup_costs():
+    """CPU us per thread wake-up on this machine, back to back and from idle (bench-wakeup)."""
+    prog = os.environ.get("NG_BENCH_WAKEUP")
+    if not prog:
+        return None
+    out = {}
+    for gap, rounds in ((0, 2000), (40000, 50)):
+        text = subprocess.run([prog, "--gap-us", str(gap), "--rounds", str(rounds)], check=True,
+                              capture_output=True, text=True, timeout=60).stdout.split()
+        out["busy" if gap == 0 else "idle"] = float(text[2])
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seconds", type=int, default=int(os.environ.get("NG_BENCH_SECONDS", "10")))
+    ap.add_argument("--only", default="", help="comma-separated configuration names")
+    ap.add_argument("--json", help="write the results there")
+    ap.add_argument("--check", action="store_true", help="exit 1 when a goal is missed")
+    ap.add_argument("--verbose", action="store_true", help="run the daemon with -v")
+    ap.add_argument("--profile", metavar="CMD",
+                    help="run CMD during the load, SIGINT at the end; {pid} {dir} {name} are replaced, e.g. "
+                         "'perf record -g -p {pid} -o /tmp/{name}.perf' or 'strace -c -f -p {pid} -o /tmp/{name}.strace'")
+    args = ap.parse_args()
+    only = set(filter(None, args.only.split(",")))
+    configs = [c for c in CONFIGS if not only or c[0] in only]
+    if not configs:
+        ap.error("no configuration named %s; known: %s" % (args.only, ", ".join(c[0] for c in CONFIGS)))
+    if not os.environ.get("NG_SENDSTAMP"):
+        print("NG_SENDSTAMP is not set: no latency figures", file=sys.stderr)
+    signal.signal(signal.SIGTERM, lambda *a: sys.exit(143))
+    results = []
+    for cfg in configs:
+        r = run_config(*cfg, seconds=args.seconds, verbose=args.verbose, profile=args.profile)
+        results.append(r)
+        print("%-24s %s" % (r["name"], json.dumps({k: (round(v, 3) if isinstance(v, float) else v)
+                                                     for k, v in r.items() if k != "name"})), flush=True)
+    print()
+    print("needlegated, %d s of load per configuration; latency = simulator's send -> subscriber; "
+          "CPU = all daemon threads (schedstat)" % args.seconds)
+    print_table(results)
+    wake = wakeup_costs()
+    if wake:
+        print("this machine: a thread wake-up costs %.1f us of CPU back to back, %.1f us from an idle CPU "
+              "(bench-wakeup; at 1 x 25 each record needs several)" % (wake["busy"], wake["idle"]))
+        results.append({"name": "wakeup-calibration", "wakeup_us": wake})
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(results, f, indent=1)
+    if args.check and any(goals_missed(r) for r in results if "pens" in r):
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
