@@ -172,12 +172,19 @@ def write_scenario(path, pens):
             f.write("[pen %d]\nfirst-seq=%d\n" % (i, i * SEQ_STRIDE))
 
 
-def write_config(path, h, state_dir, notify, batch):
+def write_config(path, h, state_dir, notify, batch, extra):
+    """The daemon's key file; @extra is a list of "group.key=value" overrides (--set)."""
+    groups = {"gateway": {"hub_id": HUB, "state_dir": state_dir},
+              "mqtt": {"url": "mqtt://127.0.0.1:%d" % h.mqtt_port, "telemetry_batch": str(batch)},
+              "bluetooth": {"telemetry_notify": notify, "connect_timeout": "10", "reconnect_min_delay": "1",
+                            "reconnect_max_delay": "2"}}
+    for item in extra:
+        key, _, value = item.partition("=")
+        group, _, name = key.partition(".")
+        groups.setdefault(group, {})[name] = value
     with open(path, "w") as f:
-        f.write("[gateway]\nhub_id=%s\nstate_dir=%s\n"
-                "[mqtt]\nurl=mqtt://127.0.0.1:%d\ntelemetry_batch=%d\n"
-                "[bluetooth]\ntelemetry_notify=%s\nconnect_timeout=10\nreconnect_min_delay=1\n"
-                "reconnect_max_delay=2\n" % (HUB, state_dir, h.mqtt_port, batch, notify))
+        for group, keys in groups.items():
+            f.write("[%s]\n" % group + "".join("%s=%s\n" % kv for kv in keys.items()))
 
 
 def read_stamps(path):
@@ -204,7 +211,7 @@ def telemetry_records(messages):
     return out
 
 
-def run_config(name, pens, rate, notify, batch, seconds, verbose, profile):
+def run_config(name, pens, rate, notify, batch, seconds, verbose, profile, extra):
     shim = os.environ.get("NG_SENDSTAMP")
     with nh.Harness(pens=pens, pensim=False, mosquitto=True) as h:
         scenario = os.path.join(h.dir, "scenario.conf")
@@ -223,16 +230,16 @@ def run_config(name, pens, rate, notify, batch, seconds, verbose, profile):
         sub = Subscriber(h.mqtt_port)
         try:
             return measure(h, sub, name, pens, rate, notify, batch, seconds, stamps if shim else None, verbose,
-                           profile)
+                           profile, extra)
         finally:
             sub.close()
 
 
-def measure(h, sub, name, pens, rate, notify, batch, seconds, stamps, verbose, profile):
+def measure(h, sub, name, pens, rate, notify, batch, seconds, stamps, verbose, profile, extra):
     state_dir = os.path.join(h.dir, "state")
     os.makedirs(state_dir)
     config = os.path.join(h.dir, "needlegated.conf")
-    write_config(config, h, state_dir, notify, batch)
+    write_config(config, h, state_dir, notify, batch, extra)
     daemon = h.spawn([nh.program("NEEDLEGATED", "needlegated"), "--config", config]
                      + (["-v"] if verbose else []), name="needlegated", check_exit=True)
     pid = daemon.popen.pid
@@ -377,6 +384,8 @@ def main():
     ap.add_argument("--json", help="write the results there")
     ap.add_argument("--check", action="store_true", help="exit 1 when a goal is missed")
     ap.add_argument("--verbose", action="store_true", help="run the daemon with -v")
+    ap.add_argument("--set", action="append", default=[], metavar="GROUP.KEY=VALUE",
+                    help="extra configuration for the daemon, e.g. --set mqtt.version=4")
     ap.add_argument("--profile", metavar="CMD",
                     help="run CMD during the load, SIGINT at the end; {pid} {dir} {name} are replaced, e.g. "
                          "'perf record -g -p {pid} -o /tmp/{name}.perf' or 'strace -c -f -p {pid} -o /tmp/{name}.strace'")
@@ -390,7 +399,7 @@ def main():
     signal.signal(signal.SIGTERM, lambda *a: sys.exit(143))
     results = []
     for cfg in configs:
-        r = run_config(*cfg, seconds=args.seconds, verbose=args.verbose, profile=args.profile)
+        r = run_config(*cfg, seconds=args.seconds, verbose=args.verbose, profile=args.profile, extra=args.set)
         results.append(r)
         print("%-24s %s" % (r["name"], json.dumps({k: (round(v, 3) if isinstance(v, float) else v)
                                                      for k, v in r.items() if k != "name"})), flush=True)
