@@ -457,7 +457,8 @@ ng_pen_request_async(NgPen *pen, const NpControlRequest *request, GAsyncReadyCal
 
 	if (pen->state != NG_PEN_STATE_READY) {
 		g_task_return_new_error(task, G_IO_ERROR, G_IO_ERROR_NOT_CONNECTED,
-					"pen %s is not connected: wait until it is (needlectl status)", pen_label(pen));
+					"pen %s is not connected: wait until it is (needlectl status)",
+					pen_label(pen));
 		return;
 	}
 	req = g_new0(CpRequest, 1);

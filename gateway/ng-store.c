@@ -42,14 +42,14 @@ typedef struct {
 struct _NgStore {
 	sqlite3 *db;
 	GMainContext *context;
-	GSource *commit_source; /* pending commit (short delay) or retry after a failure */
-	gint64 commit_due_us;	/* when commit_source fires (monotonic) */
+	GSource *commit_source;	  /* pending commit (short delay) or retry after a failure */
+	gint64 commit_due_us;	  /* when commit_source fires (monotonic) */
 	sqlite3_stmt *stmt_begin; /* prepared once: parsing BEGIN/COMMIT cost more than running them */
 	sqlite3_stmt *stmt_commit;
-	GArray *hooks;		/* of NgStoreHook */
+	GArray *hooks; /* of NgStoreHook */
 	guint next_hook_id;
-	gboolean dirty;	   /* touched since the last commit */
-	gboolean in_hooks; /* guards against flush from within a hook */
+	gboolean dirty;		/* touched since the last commit */
+	gboolean in_hooks;	/* guards against flush from within a hook */
 	gboolean in_pre_commit; /* a write now is in the commit about to happen: no need to schedule */
 };
 

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* LD_PRELOAD shim for needle-pensim: logs when each telemetry record leaves the simulator (benchmark latency).
+/* LD_PRELOAD shim for needle-pensim: logs when each telemetry record leaves the simulator (benchmark
+ * latency).
  *
  * The end-to-end benchmark needs the moment a record was handed to "BlueZ": the simulator's
  * send () on an AcquireNotify socket, or its PropertiesChanged signal carrying the Value of a
@@ -34,8 +35,9 @@ stamp_open(void)
 	if (stamp_fd != -2)
 		return stamp_fd;
 	path = getenv("NG_SENDSTAMP_FILE");
-	stamp_fd = path != NULL && path[0] != '\0' ? open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644)
-						  : -1;
+	stamp_fd = path != NULL && path[0] != '\0'
+		       ? open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644)
+		       : -1;
 	return stamp_fd;
 }
 
