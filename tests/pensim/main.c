@@ -8,6 +8,7 @@
 #include <stdlib.h>
 
 #include "sim-control.h"
+#include "sim-peripheral.h"
 #include "sim-scenario.h"
 
 typedef struct {
@@ -24,6 +25,10 @@ typedef struct {
 	gboolean exit_after_load;
 	gboolean verbose;
 	gboolean version;
+	gboolean peripheral;
+	char *adapter;
+	char *control;
+	char *passkey_file;
 	SimTiming timing;
 } SimOptions;
 
@@ -34,6 +39,7 @@ typedef struct {
 	SimDaemon *daemon;
 	SimControl *control;
 	SimScenario *scenario;
+	SimPeripheral *peripheral;
 	guint own_id;
 	guint load_timer_id;
 	gboolean load_started;
@@ -78,6 +84,17 @@ sim_parse_options(SimOptions *o, int *argc, char ***argv, GError **error)
 	     "Unpaired devices vanish this long after discovery stops (default 30)", "S"},
 	    {"adv-interval-ms", 0, 0, G_OPTION_ARG_INT, &o->timing.adv_interval_ms,
 	     "Advertising reports while discovering (default 1000)", "MS"},
+	    {"peripheral", 'P', 0, G_OPTION_ARG_NONE, &o->peripheral,
+	     "Peripheral mode: serve one pen through the real bluetoothd on --adapter (GATT application, "
+	     "advertisement, DisplayOnly agent) instead of simulating bluetoothd",
+	     NULL},
+	    {"adapter", 'a', 0, G_OPTION_ARG_STRING, &o->adapter,
+	     "Peripheral mode: the adapter (default hci0)", "HCI"},
+	    {"control", 'c', 0, G_OPTION_ARG_FILENAME, &o->control,
+	     "Peripheral mode: a FIFO of commands (session N [AREA], stop, drop-link, battery P, quit)",
+	     "FIFO"},
+	    {"passkey-file", 0, 0, G_OPTION_ARG_FILENAME, &o->passkey_file,
+	     "Peripheral mode: write each passkey the pen displays into FILE too", "FILE"},
 	    {"verbose", 'v', 0, G_OPTION_ARG_NONE, &o->verbose, "Log what the pens and clients do", NULL},
 	    {"version", 0, 0, G_OPTION_ARG_NONE, &o->version, "Print the version and exit", NULL},
 	    {NULL},
@@ -86,13 +103,20 @@ sim_parse_options(SimOptions *o, int *argc, char ***argv, GError **error)
 	    g_option_context_new("- simulated NeedlePens behind a BlueZ 5.66 stand-in");
 
 	g_option_context_set_summary(
-	    ctx, "Owns org.bluez on a D-Bus bus and serves /org/bluez/hci0 with one Device1 and its GATT\n"
-		 "services per simulated pen, exactly as bluetoothd 5.66 would, so that needlegated and\n"
-		 "bluetoothctl run unchanged. Tests steer the pens with org.needlegate.PenSim1.\n\n"
-		 "Example, on a private bus:\n"
-		 "  dbus-daemon --session --print-address --fork > addr\n"
-		 "  needle-pensim --bus \"$(cat addr)\" --pens 3 --unpaired 1\n"
-		 "  DBUS_SYSTEM_BUS_ADDRESS=\"$(cat addr)\" bluetoothctl");
+	    ctx,
+	    "Owns org.bluez on a D-Bus bus and serves /org/bluez/hci0 with one Device1 and its GATT\n"
+	    "services per simulated pen, exactly as bluetoothd 5.66 would, so that needlegated and\n"
+	    "bluetoothctl run unchanged. Tests steer the pens with org.needlegate.PenSim1.\n\n"
+	    "Example, on a private bus:\n"
+	    "  dbus-daemon --session --print-address --fork > addr\n"
+	    "  needle-pensim --bus \"$(cat addr)\" --pens 3 --unpaired 1\n"
+	    "  DBUS_SYSTEM_BUS_ADDRESS=\"$(cat addr)\" bluetoothctl\n\n"
+	    "Peripheral mode (--peripheral) serves one pen through the real bluetoothd instead, on a\n"
+	    "real or emulated adapter: GATT application, advertisement, DisplayOnly agent. It prints\n"
+	    "one line per event (ready, passkey NNNNNN, connected, subscribed NAME, session-ended ...)\n"
+	    "and reads commands from --control FIFO:\n"
+	    "  needle-pensim --peripheral --adapter hci1 --control /run/pen --passkey-file /run/passkey\n"
+	    "  echo 'session 300 cheeks' > /run/pen");
 	g_option_context_add_main_entries(ctx, entries, NULL);
 	return g_option_context_parse(ctx, argc, argv, error);
 }
@@ -252,6 +276,7 @@ sim_app_clear(SimApp *app)
 	g_clear_handle_id(&app->load_timer_id, g_source_remove);
 	if (app->own_id != 0)
 		g_bus_unown_name(app->own_id);
+	g_clear_pointer(&app->peripheral, sim_peripheral_free);
 	g_clear_pointer(&app->control, sim_control_free);
 	g_clear_pointer(&app->daemon, sim_daemon_free);
 	g_clear_pointer(&app->scenario, sim_scenario_free);
@@ -261,6 +286,9 @@ sim_app_clear(SimApp *app)
 	g_clear_pointer(&app->loop, g_main_loop_unref);
 	g_free(app->opt.bus);
 	g_free(app->opt.scenario);
+	g_free(app->opt.adapter);
+	g_free(app->opt.control);
+	g_free(app->opt.passkey_file);
 }
 
 static void
@@ -275,9 +303,50 @@ sim_options_defaults(SimOptions *o)
 	o->timing.adv_interval_ms = 1000;
 }
 
+/* Peripheral mode: one pen, no simulated bluetoothd; the options of the simulator mode do not apply. */
+static gboolean
+sim_app_setup_peripheral(SimApp *app, GError **error)
+{
+	SimPeripheralOptions popt = {
+	    .adapter = app->opt.adapter != NULL ? app->opt.adapter : "hci0",
+	    .control = app->opt.control,
+	    .passkey_file = app->opt.passkey_file,
+	};
+	SimPenConfig cfg;
+
+	if (app->opt.pens != 1 || app->opt.unpaired != 0 || app->opt.scenario != NULL || app->opt.load) {
+		g_set_error_literal(
+		    error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+		    "--peripheral serves exactly one pen: --pens, --unpaired, --scenario and --load "
+		    "are for the simulator mode");
+		return FALSE;
+	}
+	app->connection = sim_connect(app->opt.bus != NULL ? app->opt.bus : "system", error);
+	if (app->connection == NULL) {
+		g_prefix_error(error, "bus %s: ", app->opt.bus != NULL ? app->opt.bus : "system");
+		return FALSE;
+	}
+	g_dbus_connection_set_exit_on_close(app->connection, FALSE);
+	g_signal_connect(app->connection, "closed", G_CALLBACK(sim_app_on_closed), app);
+	sim_pen_config_init(&cfg, 1);
+	cfg.autorun = FALSE;
+	cfg.paired = FALSE;
+	if (app->opt.rate > 0)
+		cfg.rate_hz = (guint8)CLAMP(app->opt.rate, 1, 255);
+	if (app->opt.seed != 0)
+		cfg.seed = (guint32)app->opt.seed + 1;
+	app->peripheral = sim_peripheral_new(app->connection, &cfg, &popt, app->loop, error);
+	sim_pen_config_clear(&cfg);
+	if (app->peripheral == NULL)
+		g_prefix_error(error, "peripheral on %s: ", popt.adapter);
+	return app->peripheral != NULL;
+}
+
 static gboolean
 sim_app_setup(SimApp *app, GError **error)
 {
+	if (app->opt.peripheral)
+		return sim_app_setup_peripheral(app, error);
 	if (app->opt.scenario != NULL) {
 		app->scenario = sim_scenario_load(app->opt.scenario, error);
 		if (app->scenario == NULL)
@@ -324,12 +393,15 @@ main(int argc, char **argv)
 	}
 	/* Objects first, then the name, as bluetoothd: a client that sees the
 	 * name finds every object. */
-	app.own_id =
-	    g_bus_own_name_on_connection(app.connection, "org.bluez", G_BUS_NAME_OWNER_FLAGS_DO_NOT_QUEUE,
-					 sim_app_name_acquired, sim_app_name_lost, &app, NULL);
+	if (!app.opt.peripheral)
+		app.own_id = g_bus_own_name_on_connection(
+		    app.connection, "org.bluez", G_BUS_NAME_OWNER_FLAGS_DO_NOT_QUEUE, sim_app_name_acquired,
+		    sim_app_name_lost, &app, NULL);
 	g_unix_signal_add(SIGINT, sim_app_on_signal, &app);
 	g_unix_signal_add(SIGTERM, sim_app_on_signal, &app);
 	g_main_loop_run(app.loop);
+	if (app.peripheral != NULL && sim_peripheral_failed(app.peripheral))
+		app.exit_code = EXIT_FAILURE;
 	sim_app_clear(&app);
 	return app.exit_code;
 }

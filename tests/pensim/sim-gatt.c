@@ -333,8 +333,12 @@ sim_gatt_gate(SimAttr *a, GDBusMethodInvocation *inv)
 		return FALSE;
 	}
 	if (!a->desc && sim_chrs[a->chr].secure && !device->paired) {
-		/* ATT Insufficient Authentication, as bluetoothd maps it */
-		sim_return_error(inv, "NotPermitted", "Not paired");
+		/* The pen answers ATT Insufficient Authentication (0x05); bluetoothd 5.66 then raises the
+		 * link's security itself with the default agent. On a hub that agent is no keyboard one
+		 * (the gateway pairs through its own agent, never as the default), so that pairing fails:
+		 * the request fails with the pen's last ATT error and the pen drops the link. */
+		sim_return_error(inv, "Failed", "Operation failed with ATT error: 0x0e");
+		sim_device_drop_link(device, "authentication failed on an unpaired access");
 		return FALSE;
 	}
 	return TRUE;

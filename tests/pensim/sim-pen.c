@@ -50,6 +50,8 @@ struct _SimPen {
 	guint autorun_timer_id;
 	guint area_index;
 	double battery_drain_s;
+	guint64 session_records;
+	guint64 session_limit; /* the session ends after this many records; 0: no limit */
 
 	/* stored records: a ring of the last cfg.capacity records */
 	NpTelemetryRecord *ring;
@@ -100,7 +102,7 @@ sim_pen_config_init(SimPenConfig *cfg, guint index)
 	cfg->speed_noise = 12;
 	cfg->rssi = (gint16)(-50 - (gint)(index % 30));
 	cfg->seed = index;
-	cfg->mtu = 247;
+	cfg->mtu = 517; /* what bluetoothd 5.66 negotiates with a pen that offers the most */
 }
 
 void
@@ -326,15 +328,15 @@ sim_pen_drain_battery(SimPen *pen, double seconds)
 	sim_pen_set_battery(pen, pen->battery - 1);
 }
 
-static gboolean
-sim_pen_tick(gpointer user_data)
+static void
+sim_pen_generate(SimPen *pen)
 {
-	SimPen *pen = user_data;
 	double elapsed_ms = (double)(g_get_monotonic_time() - pen->session_start_us) / 1000.0;
 	g_autoptr(GArray) batch = g_array_new(FALSE, FALSE, sizeof(NpTelemetryRecord));
 	double step = 1000.0 / MAX(pen->cfg.rate_hz, 1u);
 
-	while (pen->next_offset_ms <= elapsed_ms) {
+	while (pen->next_offset_ms <= elapsed_ms &&
+	       (pen->session_limit == 0 || pen->session_records < pen->session_limit)) {
 		NpTelemetryRecord rec;
 
 		sim_pen_make_record(pen, (guint32)pen->next_offset_ms, &rec);
@@ -342,11 +344,30 @@ sim_pen_tick(gpointer user_data)
 		g_array_append_val(batch, rec);
 		pen->next_offset_ms += step;
 		pen->records_generated++;
+		pen->session_records++;
 	}
 	if (batch->len > 0)
 		sim_pen_send_records(pen, (NpTelemetryRecord *)(void *)batch->data, batch->len, 0);
 	sim_pen_drain_battery(pen, SIM_TICK_MS / 1000.0);
-	return G_SOURCE_CONTINUE;
+}
+
+static gboolean
+sim_pen_tick(gpointer user_data)
+{
+	SimPen *pen = user_data;
+
+	sim_pen_generate(pen);
+	if (pen->session_limit == 0 || pen->session_records < pen->session_limit)
+		return G_SOURCE_CONTINUE;
+	pen->tick_id = 0; /* this source ends here, not in sim_pen_stop_session() */
+	sim_pen_stop_session(pen, NP_END_REASON_STOPPED, NULL);
+	return G_SOURCE_REMOVE;
+}
+
+void
+sim_pen_set_session_limit(SimPen *pen, guint64 records)
+{
+	pen->session_limit = records;
 }
 
 /* ---- sessions ------------------------------------------------------------- */
@@ -427,6 +448,7 @@ sim_pen_start_session(SimPen *pen, GError **error)
 	pen->state = NP_PEN_STATE_SESSION_ACTIVE;
 	pen->session_start_us = g_get_monotonic_time();
 	pen->next_offset_ms = 0;
+	pen->session_records = 0;
 	pen->area_index = 0;
 	if (pen->cfg.autorun && pen->cfg.areas->len > 0)
 		pen->area = g_array_index(pen->cfg.areas, guint8, 0);
@@ -454,7 +476,7 @@ sim_pen_stop_session(SimPen *pen, guint8 reason, GError **error)
 		g_set_error(error, G_IO_ERROR, G_IO_ERROR_NOT_INITIALIZED, "no session is running");
 		return FALSE;
 	}
-	sim_pen_tick(pen); /* the records up to now belong to the session */
+	sim_pen_generate(pen); /* the records up to now belong to the session */
 	g_clear_handle_id(&pen->tick_id, g_source_remove);
 	g_clear_handle_id(&pen->area_timer_id, g_source_remove);
 	ev.u.ended.duration_ms = (guint32)((g_get_monotonic_time() - pen->session_start_us) / 1000);
@@ -823,6 +845,12 @@ sim_pen_control_write(SimPen *pen, const guint8 *value, gsize len)
 	if (result != 0)
 		sim_pen_cp_finish(pen, value[0], result, 0);
 	return 0;
+}
+
+void
+sim_pen_set_mtu(SimPen *pen, guint16 mtu)
+{
+	pen->cfg.mtu = MAX(mtu, 23u);
 }
 
 void

@@ -79,12 +79,16 @@ GBytes *sim_pen_read(SimPen *pen, SimChr chr);
 /* A Control Point write. Returns 0 or the ATT error the pen answers with;
  * the response comes later as an indication. */
 guint8 sim_pen_control_write(SimPen *pen, const guint8 *value, gsize len);
+/* The link's ATT MTU: notifications carry at most MTU - 3 bytes. */
+void sim_pen_set_mtu(SimPen *pen, guint16 mtu);
 /* The link went down or came up: an unfinished request is forgotten. */
 void sim_pen_link_changed(SimPen *pen, gboolean up);
 
 /* Treatment, driven by the scenario or the control interface. */
 gboolean sim_pen_start_session(SimPen *pen, GError **error);
 gboolean sim_pen_stop_session(SimPen *pen, guint8 reason, GError **error);
+/* Sessions end on their own ("stopped on the pen") after this many records; 0: no limit. */
+void sim_pen_set_session_limit(SimPen *pen, guint64 records);
 void sim_pen_set_area(SimPen *pen, guint8 area);
 void sim_pen_set_depth(SimPen *pen, guint16 depth);
 void sim_pen_set_speed(SimPen *pen, guint16 speed);

@@ -127,9 +127,12 @@ def check_absent(h, pen):
 def check_bond(h, pen):
     pen.call("SetBonded", "(b)", False)
     assert pen.device_prop("Paired") is False and pen.device_prop("Bonded") is False
-    expect_error(ERR + "NotPermitted", pen.read, nh.UUID_PEN_FEATURES)
+    msg = expect_error(ERR + "Failed", pen.read, nh.UUID_PEN_FEATURES)
+    assert msg.endswith("ATT error: 0x0e"), msg
+    wait_until(lambda: pen.device_prop("Connected") is False, 5, "the link to drop after ATT error 0x0e")
     pen.call("SetBonded", "(b)", True)
     assert pen.device_prop("Paired") is True
+    pen.connect()
     assert pen.read(nh.UUID_PEN_FEATURES)[0] == 1
 
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: LGPL-2.1-or-later
-"""Checks pen-peripheral.py through real bluetoothd as the gateway will use it, without the gateway.
+"""Checks needle-pensim --peripheral through real bluetoothd as the gateway will use it, without the gateway.
 
 Discover, refuse unpaired, pair by passkey entry, read the features, AcquireNotify the telemetry,
 Set Time, run a session, cut the link mid-session, reconnect, Report Stored Records, and check that
@@ -282,7 +282,10 @@ class Check:
         count = self.control(request, f"Report Stored Records from {gap_from}")
         log(f"the pen replays {struct.unpack('<I', count)[0]} records")
         self.wait("session ended event", 120, lambda: any(e[0] == 0x02 for e in self.events))
-        time.sleep(0.5)
+        # The records come through the socket, the event through D-Bus: either may be first, so the
+        # main loop runs on a moment (a plain sleep would not read the socket).
+        settle = time.monotonic() + 1.0
+        self.wait("the socket drained", 5, lambda: time.monotonic() >= settle)
         self.verify()
         dbus.Interface(self.dev, DEVICE_IFACE).Disconnect(timeout=20)
 

@@ -9,7 +9,8 @@
 # Results: BUILDDIR/realbluez/results/NAME[-ARG...]/ (test.log, guest.log, console.log, bluetoothd.log,
 # btmon.snoop and its live text btmon.txt, mosquitto.log, btvirt.log).
 # Environment: RBZ_TIMEOUT (hard limit of the whole guest, s, default 240), RBZ_SCENARIO_TIMEOUT
-# (default RBZ_TIMEOUT - 30), RBZ_MEM (default 512M), RBZ_DBUS_POLICY (extra system-bus policy files).
+# (default RBZ_TIMEOUT - 30), RBZ_MEM (default 512M), RBZ_DBUS_POLICY (extra system-bus policy files),
+# RBZ_CRASH_RETRIES (boots again after a bluetoothd segfault, default 1).
 set -euo pipefail
 
 die() {
@@ -108,5 +109,17 @@ if [ "$status" != 0 ]; then
 		echo "----- tail of $res/$f"
 		tail -n 40 "$res/$f"
 	done
+fi
+# bluetoothd 5.66 now and then segfaults when a bonded LE link comes back on btvirt (setsockopt(BT_SECURITY)
+# fails with EINVAL, the Exchange MTU Request is never answered, both sides drop the link; see the report of
+# issue 8). That crash is upstream's, not the scenario's: the guest boots once more, once only
+# (RBZ_CRASH_RETRIES, default 1), and the crashed attempt's logs stay in RESULTS.crashed.
+retries=${RBZ_CRASH_RETRIES:-1}
+if [ "$status" != 0 ] && [ "$retries" -gt 0 ] && grep -q 'Segmentation fault.*bluetoothd' "$res/console.log" 2>/dev/null; then
+	echo "realbluez: bluetoothd crashed (the known BlueZ 5.66 fault); booting once more, logs of this attempt in $res.crashed"
+	rm -rf "$res.crashed"
+	mv "$res" "$res.crashed"
+	trap - EXIT
+	RBZ_CRASH_RETRIES=$((retries - 1)) exec bash "$0" "$builddir" "$scenario" "$@"
 fi
 exit "$status"

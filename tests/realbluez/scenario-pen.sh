@@ -1,6 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: LGPL-2.1-or-later
-# Guest scenario: pen-peripheral.py (the NeedlePen bridge) on hci1, checked from hci0 by pen-central-check.py.
+# Guest scenario: needle-pensim --peripheral on hci1, checked from hci0 by pen-central-check.py (no gateway).
 #
 # Pairing by passkey entry, a session with a link cut and Report Stored Records, on real bluetoothd.
 # Runs inside the guest (run-guest.sh); pen.log beside the other logs.
@@ -9,18 +9,18 @@ here=$(cd "$(dirname "$0")" && pwd)
 res=${RBZ_RESULTS:?run this through run-guest.sh}
 fifo=/run/pen-control
 
-python3 "$here/pen-peripheral.py" --adapter hci1 --control "$fifo" --passkey-file /run/pen-passkey \
-	>"$res/pen.log" 2>&1 &
+"$RBZ_BUILDDIR/tests/pensim/needle-pensim" --peripheral --adapter hci1 --control "$fifo" \
+	--passkey-file /run/pen-passkey >"$res/pen.log" 2>&1 &
 pen=$!
 trap 'kill $pen 2>/dev/null; wait $pen 2>/dev/null' EXIT
 
 # Bounded wait for the pen's registrations: 60 s is far above the ~2 s they take under TCG.
 for _ in $(seq 600); do
-	grep -qx ready "$res/pen.log" && break
+	grep -q ^ready "$res/pen.log" && break
 	kill -0 $pen 2>/dev/null || break
 	sleep 0.1
 done
-if ! grep -qx ready "$res/pen.log"; then
+if ! grep -q ^ready "$res/pen.log"; then
 	echo "scenario-pen: the pen never registered on hci1:"
 	cat "$res/pen.log"
 	exit 1

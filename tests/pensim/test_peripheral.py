@@ -1,0 +1,41 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""needle-pensim --peripheral refuses what it cannot do with an error that names the cause.
+
+The peripheral mode itself needs a real bluetoothd: tests/realbluez runs it (realbluez-gateway).
+"""
+
+import os
+import subprocess
+import tempfile
+
+
+def run(args, env=None):
+    done = subprocess.run([os.environ["NEEDLE_PENSIM"]] + args, capture_output=True, text=True, timeout=20,
+                          env=env, check=False)
+    return done.returncode, done.stderr
+
+
+def main():
+    status, err = run(["--peripheral", "--pens", "2"])
+    assert status == 1 and "--peripheral serves exactly one pen" in err and "--pens" in err, err
+    status, err = run(["--peripheral", "--scenario", "x.ini"])
+    assert status == 1 and "--scenario" in err, err
+    with tempfile.TemporaryDirectory() as tmp:
+        bus = subprocess.Popen(["dbus-daemon", "--session", "--print-address", "--nofork",
+                                "--address", "unix:dir=" + tmp], stdout=subprocess.PIPE, text=True)
+        try:
+            address = bus.stdout.readline().strip()
+            status, err = run(["--peripheral", "--bus", address, "--adapter", "hci 1"])
+            assert status == 1 and "--adapter: 'hci 1' is not an adapter name" in err, err
+            # No bluetoothd on this bus: the first call says so, naming the adapter.
+            status, err = run(["--peripheral", "--bus", address, "--adapter", "hci1"])
+            assert status == 1 and "peripheral on hci1" in err and "is bluetoothd running" in err, err
+        finally:
+            bus.terminate()
+            bus.wait(10)
+    print("peripheral: option and environment errors: ok")
+
+
+if __name__ == "__main__":
+    main()
