@@ -283,6 +283,10 @@ attempt_finish(Attempt *a, const GError *error)
 	return_task(&a->start_task, error, GINT_TO_POINTER(TRUE), NULL);
 	return_task(&a->pair_task, error, g_strdup(a->device), g_free);
 	attempt_free(a);
+	/* A window serves one pairing: discovery going on beside the new bond's first connection
+	 * makes it fail (and bluetoothd 5.66 crash, seen in tests/realbluez). */
+	if (error == NULL)
+		ng_pairing_close_window(pairing);
 	notify_changed(pairing);
 }
 

@@ -1200,6 +1200,15 @@ subscribe_telemetry(NgPen *pen)
 	    CALL_TIMEOUT_MS, NULL, pen->cancellable, acquire_cb, pen);
 }
 
+/* Our session is open but the pen's status says it is over: it ended while the link was down. */
+static gboolean
+session_ended_while_away(NgPen *pen)
+{
+	return pen->have_status && ng_session_is_active(pen->session) &&
+	       !(pen->status.state == NP_PEN_STATE_SESSION_ACTIVE &&
+		 pen->status.session_id == ng_session_get_current_id(pen->session));
+}
+
 /* The pen's status (read at this connection) says no session, or another one, runs while ours
  * is open: ours ended while the link was down, and its end event is gone with it. */
 static void
@@ -1211,8 +1220,7 @@ reconcile_session(NgPen *pen)
 	const char *plan_id = NULL;
 	const char *ended_fields = NULL;
 
-	if (!pen->have_status || !ng_session_is_active(session) ||
-	    (pen->status.state == NP_PEN_STATE_SESSION_ACTIVE && pen->status.session_id == id))
+	if (!session_ended_while_away(pen))
 		return;
 	if (!ng_session_end_unseen(session))
 		return;
@@ -1229,6 +1237,41 @@ reconcile_session(NgPen *pen)
 }
 
 static void
+catch_up_done(NgPen *pen, gboolean ok, const NpControlResponse *resp)
+{
+	/* The records come over the socket, the answer over D-Bus: read what the socket holds. */
+	drain_telemetry(pen);
+	if (!ok || resp->result != NP_RESULT_SUCCESS)
+		g_message("pen %s: Report Stored Records after reconnecting %s", pen_label(pen),
+			  ok ? np_result_code_to_string(resp->result) : "got no answer");
+	reconcile_session(pen);
+	ng_bridge_publish_pen_state(pen->env->bridge, pen, &pen->topics);
+	ng_bridge_publish_devices(pen->env->bridge);
+	maybe_schedule_replay(pen, REPLAY_DELAY_MS);
+}
+
+/*
+ * A session that ended while the link was down leaves no later record to reveal a gap, so the
+ * records the pen stored after the last one seen are asked for before the session is closed;
+ * otherwise they would never be fetched. TRUE if the request was sent.
+ */
+static gboolean
+catch_up_stored_records(NgPen *pen)
+{
+	NpControlRequest req = {.op = NP_OP_REPORT_STORED_RECORDS};
+	gint64 high = ng_session_get_high_seq(pen->session);
+
+	if (!(pen->features.feature_bits & NP_FEATURE_STORED_RECORDS) || high < 0 || high >= G_MAXUINT32 ||
+	    !session_ended_while_away(pen))
+		return FALSE;
+	req.u.first_seq = (guint32)high + 1;
+	g_info("pen %s: its session ended while away; asking for stored records from %u", pen_label(pen),
+	       req.u.first_seq);
+	cp_submit(pen, &req, catch_up_done);
+	return TRUE;
+}
+
+static void
 become_ready(NgPen *pen)
 {
 	pen->counters.connects++;
@@ -1237,7 +1280,8 @@ become_ready(NgPen *pen)
 		  pen->firmware != NULL ? pen->firmware : "unknown",
 		  pen->acquired ? "AcquireNotify" : "StartNotify");
 	set_state(pen, NG_PEN_STATE_READY);
-	reconcile_session(pen);
+	if (!catch_up_stored_records(pen))
+		reconcile_session(pen);
 	ng_bridge_publish_bridge_event(pen->env->bridge, pen, "connected", NULL);
 	ng_bridge_publish_pen_state(pen->env->bridge, pen, &pen->topics);
 	ng_bridge_publish_devices(pen->env->bridge);

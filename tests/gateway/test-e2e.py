@@ -183,14 +183,17 @@ def test_gap_alert():
 
 def test_session_end_lost():
     """A session that ended while the link was down (the pen keeps no events): on reconnection
-    the daemon sees the pen idle and closes the session itself, saying its end event was lost."""
+    the daemon sees the pen idle, fetches the records the pen stored while away, and closes the
+    session itself, saying its end event was lost."""
     with Rig(pens=1, unpaired=0, pensim_args=["--connect-delay-ms", "300"]).start() as rig:
         (serial,), _ = rig.bonded_and_unbonded()
         rig.wait_connected([serial])
         session_id = rig.pen_call(serial, "StartSession")[0]
         time.sleep(1)
         rig.pen_call(serial, "DropLink")
+        time.sleep(1)  # the pen goes on recording into its storage while the link is down
         rig.pen_call(serial, "StopSession", "s", "stopped")
+        last_record = rig.pen_prop(serial, "NextSeq") - 2  # the end event took the last number
         ended = rig.wait_session_event(serial, session_id, "ended", inferred=True)
         assert ended["end_event_lost"] is True and ended["reason"] == "unknown", ended
         assert ended["seq"] is None and 1.0 <= ended["duration_s"] <= 10.0, ended
@@ -202,6 +205,9 @@ def test_session_end_lost():
         assert seqs == sorted(set(seqs)) or len(seqs) == len(set(seqs)), "duplicates"
         started = rig.wait_session_event(serial, session_id, "started")
         assert set(range(started["seq"] + 1, max(seqs) + 1)) <= set(seqs), "holes in the session"
+        # what the pen recorded while away came back from its storage, before the session closed
+        assert max(seqs) == last_record, (max(seqs), last_record)
+        assert any(r["replayed"] for r in records), "no record was replayed"
         assert not gap_alerts(rig, serial), gap_alerts(rig, serial)
 
 
