@@ -35,8 +35,9 @@
 #define NG_MQTT_HOLD_MS		  200 /* pause after paho refused a send synchronously */
 #define NG_MQTT_CONNECT_TIMEOUT_S 10
 #define NG_MQTT_SHUTDOWN_MS	  1500 /* how long ng_mqtt_free () waits for acknowledgements */
-#define NG_MQTT_ACK_DELAY_MS	  100 /* acknowledgements are applied at the next wake-up, at most this late... */
-#define NG_MQTT_ACK_BATCH	  64  /* ...or when this many wait */
+/* Acknowledgements are applied at the next wake-up, at most this late, or when this many wait. */
+#define NG_MQTT_ACK_DELAY_MS 100
+#define NG_MQTT_ACK_BATCH    64
 
 typedef enum {
 	NG_MQTT_EVENT_CONNECTED,
@@ -89,8 +90,8 @@ struct _NgMqtt {
 	gboolean drain_wanted; /* acknowledgements were applied outside dispatch: send what now fits */
 	NgMqttState state;
 	guint generation;
-	guint window;	    /* in-flight limit of this connection: min (NG_MQTT_WINDOW, Receive Maximum) */
-	gint ack_wake_len;  /* atomic: an acknowledgement wakes the main loop when this many events wait */
+	guint window;	   /* in-flight limit of this connection: min (NG_MQTT_WINDOW, Receive Maximum) */
+	gint ack_wake_len; /* atomic: an acknowledgement wakes the main loop when this many events wait */
 	guint backoff_s;
 	GSource *reconnect_source;
 	GSource *hold_source;
@@ -432,6 +433,23 @@ ng_mqtt_hold(NgMqtt *mqtt)
 	g_source_attach(mqtt->hold_source, mqtt->context);
 }
 
+/* A response echoes its request's correlation data (MQTT 5 only: 3.1.1 has no properties). */
+static void
+ng_mqtt_add_correlation(NgMqtt *mqtt, NgOutboxMessage *msg, MQTTProperties *props)
+{
+	MQTTProperty prop = {.identifier = MQTTPROPERTY_CODE_CORRELATION_DATA};
+	gsize len = 0;
+	const void *data = ng_outbox_message_get_correlation_data(msg, &len);
+
+	if (data == NULL || mqtt->mqtt_version != MQTTVERSION_5)
+		return;
+	prop.value.data.data = (char *)data;
+	prop.value.data.len = (int)len;
+	if (MQTTProperties_add(props, &prop) != 0)
+		g_warning("MQTT: cannot add the correlation data to the answer on %s",
+			  ng_outbox_message_get_topic(msg));
+}
+
 static gboolean
 ng_mqtt_send(NgMqtt *mqtt, NgOutboxMessage *msg)
 {
@@ -447,7 +465,10 @@ ng_mqtt_send(NgMqtt *mqtt, NgOutboxMessage *msg)
 	pubmsg.payloadlen = (int)len;
 	pubmsg.qos = ng_outbox_message_get_qos(msg);
 	pubmsg.retained = ng_outbox_message_get_retain(msg);
+	ng_mqtt_add_correlation(mqtt, msg, &pubmsg.properties);
 	rc = MQTTAsync_sendMessage(mqtt->client, ng_outbox_message_get_topic(msg), &pubmsg, &opts);
+	/* paho copied the properties into its own command */
+	MQTTProperties_free(&pubmsg.properties);
 	if (rc != MQTTASYNC_SUCCESS) {
 		g_debug("MQTT: send to %s refused: %s", ng_outbox_message_get_topic(msg),
 			MQTTAsync_strerror(rc));
@@ -626,8 +647,10 @@ ng_mqtt_handle_message(NgMqtt *mqtt, NgMqttEvent *ev)
 static void
 ng_mqtt_handle_subscribe_failed(NgMqtt *mqtt, NgMqttEvent *ev)
 {
-	/* interrupted by a lost connection: the next connect subscribes again */
-	if (ev->generation != mqtt->generation || mqtt->state != NG_MQTT_STATE_CONNECTED) {
+	/* interrupted by a lost connection: the next connect subscribes again. paho may report the
+	 * interruption (operation incomplete, disconnected) before the loss reaches the main loop. */
+	if (ev->generation != mqtt->generation || mqtt->state != NG_MQTT_STATE_CONNECTED ||
+	    ev->code == MQTTASYNC_OPERATION_INCOMPLETE || ev->code == MQTTASYNC_DISCONNECTED) {
 		g_debug("MQTT: subscription to %s interrupted", mqtt->request_topic_filter);
 		return;
 	}
@@ -678,7 +701,8 @@ ng_mqtt_source_ready(GSource *source, gint *timeout)
 	/* while messages are in flight, acknowledgements may be waiting without a wake-up */
 	if (timeout != NULL)
 		*timeout = ng_outbox_get_in_flight(s->mqtt->outbox) > 0 ? NG_MQTT_ACK_DELAY_MS : -1;
-	return s->mqtt->drain_wanted || s->mqtt->backlog.head != NULL || g_async_queue_length(s->mqtt->events) > 0;
+	return s->mqtt->drain_wanted || s->mqtt->backlog.head != NULL ||
+	       g_async_queue_length(s->mqtt->events) > 0;
 }
 
 static gboolean

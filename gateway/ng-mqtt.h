@@ -57,7 +57,7 @@ void ng_mqtt_set_connection_handler(NgMqtt *mqtt, NgMqttConnectionFunc func, gpo
 
 /* Called on the main loop for each message on request_topic_filter. @payload has @len bytes and a
  * NUL after them (so JSON parsers may take it as a string). @response_topic / @correlation_data are the
- * MQTT 5 properties, NULL when absent (always with 3.1.1). Answer by ng_outbox_push (). */
+ * MQTT 5 properties, NULL when absent (always with 3.1.1). Answer by ng_outbox_push_response (). */
 typedef void (*NgMqttRequestFunc)(NgMqtt *mqtt, const char *topic, const char *payload, gsize len,
 				  const char *response_topic, GBytes *correlation_data, gpointer user_data);
 void ng_mqtt_set_request_handler(NgMqtt *mqtt, NgMqttRequestFunc func, gpointer user_data);

@@ -30,8 +30,10 @@ struct _NgOutboxMessage {
 	guint8 is_volatile : 1;	  /* a republish of remembered state: never written to disk */
 	guint8 state_waiting : 1; /* it is outbox->state_waiting[topic] */
 	gsize payload_len;
-	char *topic; /* points into data, after the payload */
-	char data[]; /* payload, NUL, topic, NUL */
+	char *topic;	   /* points into data, after the payload */
+	char *correlation; /* MQTT 5 correlation data: into data, after the topic; or NULL */
+	gsize correlation_len;
+	char data[]; /* payload, NUL, topic, NUL, correlation data */
 };
 
 typedef struct {
@@ -74,6 +76,8 @@ struct _NgOutbox {
 
 /* MQTT's limit for a whole packet is 256 MiB; the payload of a gateway message is far below */
 #define NG_OUTBOX_MAX_PAYLOAD (16 * 1024 * 1024)
+/* MQTT 5 binary data (the correlation data) has a two-byte length */
+#define NG_OUTBOX_MAX_CORRELATION 65535
 
 G_DEFINE_QUARK(ng_outbox_error_quark, ng_outbox_error)
 
@@ -85,6 +89,10 @@ G_DEFINE_QUARK(ng_outbox_error_quark, ng_outbox_error)
 	"  payload BLOB NOT NULL,"                                                                           \
 	"  qos INTEGER NOT NULL,"                                                                            \
 	"  retain INTEGER NOT NULL);"
+
+/* Version 2: the MQTT 5 correlation data of a response (NULL when none). Run on an empty database
+ * too: the CREATE above makes the version 1 table, which this completes. */
+#define NG_OUTBOX_SCHEMA_V2 NG_OUTBOX_SCHEMA "ALTER TABLE outbox ADD COLUMN correlation BLOB;"
 
 const char *
 ng_outbox_message_get_topic(const NgOutboxMessage *msg)
@@ -118,12 +126,23 @@ ng_outbox_message_get_serial(const NgOutboxMessage *msg)
 	return msg->serial;
 }
 
+const void *
+ng_outbox_message_get_correlation_data(const NgOutboxMessage *msg, gsize *len)
+{
+	if (len != NULL)
+		*len = msg->correlation_len;
+	return msg->correlation;
+}
+
+/* @correlation (@correlation_len bytes) may be NULL: no correlation data. */
 static NgOutboxMessage *
 ng_outbox_message_new(NgOutbox *outbox, NgOutboxKind kind, const char *topic, const void *payload,
-		      gsize payload_len, int qos, gboolean retain)
+		      gsize payload_len, int qos, gboolean retain, const void *correlation,
+		      gsize correlation_len)
 {
 	gsize topic_len = strlen(topic);
-	NgOutboxMessage *msg = g_malloc(sizeof(NgOutboxMessage) + payload_len + 1 + topic_len + 1);
+	gsize extra = correlation != NULL ? correlation_len : 0;
+	NgOutboxMessage *msg = g_malloc(sizeof(NgOutboxMessage) + payload_len + 1 + topic_len + 1 + extra);
 
 	memset(msg, 0, sizeof(*msg));
 	msg->link.data = msg;
@@ -138,6 +157,12 @@ ng_outbox_message_new(NgOutbox *outbox, NgOutboxKind kind, const char *topic, co
 	msg->data[payload_len] = '\0';
 	msg->topic = msg->data + payload_len + 1;
 	memcpy(msg->topic, topic, topic_len + 1);
+	if (correlation != NULL) {
+		msg->correlation = msg->topic + topic_len + 1;
+		msg->correlation_len = correlation_len;
+		if (correlation_len > 0)
+			memcpy(msg->correlation, correlation, correlation_len);
+	}
 	return msg;
 }
 
@@ -283,16 +308,13 @@ ng_outbox_validate(const char *topic, int qos, GError **error)
 	return TRUE;
 }
 
-gboolean
-ng_outbox_push(NgOutbox *outbox, NgOutboxKind kind, const char *topic, const char *payload, gsize payload_len,
-	       int qos, gboolean retain, GError **error)
+static gboolean
+ng_outbox_push_full(NgOutbox *outbox, NgOutboxKind kind, const char *topic, const char *payload,
+		    gsize payload_len, int qos, gboolean retain, const void *correlation,
+		    gsize correlation_len, GError **error)
 {
 	NgOutboxMessage *msg;
 	gboolean was_idle;
-
-	g_return_val_if_fail(outbox != NULL, FALSE);
-	g_return_val_if_fail(kind <= NG_OUTBOX_KIND_STATE, FALSE);
-	g_return_val_if_fail(payload != NULL || payload_len == 0, FALSE);
 
 	if (!ng_outbox_validate(topic, qos, error))
 		return FALSE;
@@ -306,7 +328,8 @@ ng_outbox_push(NgOutbox *outbox, NgOutboxKind kind, const char *topic, const cha
 		return TRUE;
 	}
 	was_idle = outbox->pending.length == 0;
-	msg = ng_outbox_message_new(outbox, kind, topic, payload, payload_len, qos, retain);
+	msg = ng_outbox_message_new(outbox, kind, topic, payload, payload_len, qos, retain, correlation,
+				    correlation_len);
 	if (kind == NG_OUTBOX_KIND_STATE)
 		ng_outbox_remember_state(outbox, msg);
 	ng_outbox_add(outbox, msg);
@@ -319,6 +342,43 @@ ng_outbox_push(NgOutbox *outbox, NgOutboxKind kind, const char *topic, const cha
 	if (was_idle && outbox->ready_func != NULL)
 		outbox->ready_func(outbox, outbox->ready_data);
 	return TRUE;
+}
+
+gboolean
+ng_outbox_push(NgOutbox *outbox, NgOutboxKind kind, const char *topic, const char *payload, gsize payload_len,
+	       int qos, gboolean retain, GError **error)
+{
+	g_return_val_if_fail(outbox != NULL, FALSE);
+	g_return_val_if_fail(kind <= NG_OUTBOX_KIND_STATE, FALSE);
+	g_return_val_if_fail(payload != NULL || payload_len == 0, FALSE);
+
+	return ng_outbox_push_full(outbox, kind, topic, payload, payload_len, qos, retain, NULL, 0, error);
+}
+
+gboolean
+ng_outbox_push_response(NgOutbox *outbox, const char *topic, const char *payload, gsize payload_len,
+			GBytes *correlation_data, GError **error)
+{
+	const void *correlation = NULL;
+	gsize correlation_len = 0;
+
+	g_return_val_if_fail(outbox != NULL, FALSE);
+	g_return_val_if_fail(payload != NULL || payload_len == 0, FALSE);
+
+	if (correlation_data != NULL) {
+		correlation = g_bytes_get_data(correlation_data, &correlation_len);
+		/* empty GBytes may have no data pointer: still "present", with zero bytes */
+		if (correlation == NULL)
+			correlation = "";
+	}
+	if (correlation_len > NG_OUTBOX_MAX_CORRELATION) {
+		g_set_error(error, NG_OUTBOX_ERROR, NG_OUTBOX_ERROR_INVALID_ARGS,
+			    "correlation_data: %" G_GSIZE_FORMAT " bytes, MQTT allows at most %d",
+			    correlation_len, NG_OUTBOX_MAX_CORRELATION);
+		return FALSE;
+	}
+	return ng_outbox_push_full(outbox, NG_OUTBOX_KIND_EVENT, topic, payload, payload_len, 1, FALSE,
+				   correlation, correlation_len, error);
 }
 
 void
@@ -459,7 +519,7 @@ ng_outbox_republish_state(NgOutbox *outbox)
 			continue;
 		data = g_bytes_get_data(state->payload, &len);
 		msg = ng_outbox_message_new(outbox, NG_OUTBOX_KIND_STATE, topic, data, len, state->qos,
-					    state->retain);
+					    state->retain, NULL, 0);
 		msg->is_volatile = 1;
 		g_hash_table_insert(outbox->by_serial, &msg->serial, msg);
 		ng_outbox_enqueue(outbox, msg, &outbox->pending, TRUE);
@@ -514,6 +574,10 @@ ng_outbox_write_row(NgOutbox *outbox, NgOutboxMessage *msg)
 	sqlite3_bind_blob(stmt, 3, msg->data, (int)msg->payload_len, SQLITE_STATIC);
 	sqlite3_bind_int(stmt, 4, msg->qos);
 	sqlite3_bind_int(stmt, 5, msg->retain);
+	if (msg->correlation != NULL)
+		sqlite3_bind_blob(stmt, 6, msg->correlation, (int)msg->correlation_len, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(stmt, 6);
 	rc = sqlite3_step(stmt);
 	sqlite3_reset(stmt);
 	if (rc != SQLITE_DONE)
@@ -612,7 +676,8 @@ static gboolean
 ng_outbox_load(NgOutbox *outbox, GError **error)
 {
 	sqlite3_stmt *stmt = ng_store_prepare(
-	    outbox->store, "SELECT id, kind, topic, payload, qos, retain FROM outbox ORDER BY id", error);
+	    outbox->store,
+	    "SELECT id, kind, topic, payload, qos, retain, correlation FROM outbox ORDER BY id", error);
 	int rc;
 
 	if (stmt == NULL)
@@ -621,11 +686,18 @@ ng_outbox_load(NgOutbox *outbox, GError **error)
 		const char *topic = (const char *)sqlite3_column_text(stmt, 2);
 		NgOutboxKind kind = ng_outbox_kind_from_db(sqlite3_column_int(stmt, 1));
 		int qos = sqlite3_column_int(stmt, 4) == 0 ? 0 : 1;
+		gboolean has_correlation = sqlite3_column_type(stmt, 6) != SQLITE_NULL;
+		/* a zero-length blob reads as a NULL pointer: still present, with no bytes */
+		const void *correlation = has_correlation ? sqlite3_column_blob(stmt, 6) : NULL;
+		gsize correlation_len = has_correlation ? (gsize)sqlite3_column_bytes(stmt, 6) : 0;
 		NgOutboxMessage *msg;
 
+		if (has_correlation && correlation == NULL)
+			correlation = "";
 		msg = ng_outbox_message_new(outbox, kind, topic != NULL ? topic : "",
 					    sqlite3_column_blob(stmt, 3), sqlite3_column_bytes(stmt, 3), qos,
-					    sqlite3_column_int(stmt, 5));
+					    sqlite3_column_int(stmt, 5), correlation,
+					    MIN(correlation_len, NG_OUTBOX_MAX_CORRELATION));
 		msg->row_id = sqlite3_column_int64(stmt, 0);
 		if (kind == NG_OUTBOX_KIND_STATE)
 			ng_outbox_remember_state(outbox, msg);
@@ -667,10 +739,12 @@ ng_outbox_new(NgStore *store, guint64 max_messages, GError **error)
 	outbox->state_latest = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, ng_outbox_state_free);
 	outbox->state_waiting = g_hash_table_new(g_str_hash, g_str_equal);
 
-	if (!ng_store_ensure_schema(store, "outbox", 1, NG_OUTBOX_SCHEMA, error))
+	if (!ng_store_ensure_schema(store, "outbox", 2, NG_OUTBOX_SCHEMA_V2, error))
 		return NULL;
 	outbox->stmt_insert = ng_store_prepare(
-	    store, "INSERT INTO outbox (kind, topic, payload, qos, retain) VALUES (?, ?, ?, ?, ?)", error);
+	    store,
+	    "INSERT INTO outbox (kind, topic, payload, qos, retain, correlation) VALUES (?, ?, ?, ?, ?, ?)",
+	    error);
 	if (outbox->stmt_insert == NULL)
 		return NULL;
 	outbox->stmt_delete_range =

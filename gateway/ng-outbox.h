@@ -56,6 +56,12 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(NgOutbox, ng_outbox_free)
 gboolean ng_outbox_push(NgOutbox *outbox, NgOutboxKind kind, const char *topic, const char *payload,
 			gsize payload_len, int qos, gboolean retain, GError **error);
 
+/* A response to an MQTT 5 request: an EVENT at QoS 1, not retained, carrying the request's
+ * @correlation_data (copied; NULL: none, e.g. MQTT 3.1.1) so the requester can match it. The
+ * correlation data is kept with the message (on disk too) and sent only over MQTT 5. */
+gboolean ng_outbox_push_response(NgOutbox *outbox, const char *topic, const char *payload, gsize payload_len,
+				 GBytes *correlation_data, GError **error);
+
 void ng_outbox_get_counters(NgOutbox *outbox, NgOutboxCounters *counters);
 guint64 ng_outbox_get_max_messages(NgOutbox *outbox);
 
@@ -69,6 +75,8 @@ int ng_outbox_message_get_qos(const NgOutboxMessage *msg);
 gboolean ng_outbox_message_get_retain(const NgOutboxMessage *msg);
 /* Unique for the outbox's lifetime; the transport's key for acknowledgements. */
 guint64 ng_outbox_message_get_serial(const NgOutboxMessage *msg);
+/* The MQTT 5 correlation data (@len bytes), or NULL if the message has none. */
+const void *ng_outbox_message_get_correlation_data(const NgOutboxMessage *msg, gsize *len);
 
 /* Called (on the main loop) when a message was queued and nothing was waiting before. */
 typedef void (*NgOutboxReadyFunc)(NgOutbox *outbox, gpointer user_data);

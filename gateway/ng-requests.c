@@ -61,8 +61,9 @@ struct _Request {
 	NgRequests *requests;
 	char *command;
 	char *reply_topic;
-	char *transaction; /* JSON text, "null" when absent */
-	char *subject;	   /* the address or pen the request names */
+	GBytes *correlation_data; /* MQTT 5: echoed with the answer; or NULL */
+	char *transaction;	  /* JSON text, "null" when absent */
+	char *subject;		  /* the address or pen the request names */
 };
 
 static const NgActor mqtt_actor = NG_ACTOR_MQTT;
@@ -76,6 +77,7 @@ request_free(Request *r)
 		r->requests->pending = g_list_remove(r->requests->pending, r);
 	g_free(r->command);
 	g_free(r->reply_topic);
+	g_clear_pointer(&r->correlation_data, g_bytes_unref);
 	g_free(r->transaction);
 	g_free(r->subject);
 	g_free(r);
@@ -83,12 +85,12 @@ request_free(Request *r)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(Request, request_free)
 
 static void
-publish(NgRequests *requests, const char *topic, const GString *payload)
+publish(NgRequests *requests, const char *topic, GBytes *correlation_data, const GString *payload)
 {
 	g_autoptr(GError) error = NULL;
 
-	if (!ng_outbox_push(requests->outbox, NG_OUTBOX_KIND_EVENT, topic, payload->str, payload->len, 1,
-			    FALSE, &error))
+	if (!ng_outbox_push_response(requests->outbox, topic, payload->str, payload->len, correlation_data,
+				     &error))
 		g_warning("MQTT request: cannot queue the answer on %s: %s", topic, error->message);
 }
 
@@ -102,7 +104,7 @@ reply_ok(Request *r, const char *data)
 	if (r->requests == NULL)
 		return;
 	g_string_append_printf(out, "%s,\"error\":null,\"transaction\":%s}", data, r->transaction);
-	publish(r->requests, r->reply_topic, out);
+	publish(r->requests, r->reply_topic, r->correlation_data, out);
 }
 
 /* Takes @r. */
@@ -119,7 +121,7 @@ reply_error(Request *r, int code, const char *message)
 	g_string_append(out, ",\"message\":");
 	ng_payload_append_string(out, message);
 	g_string_append_printf(out, "},\"transaction\":%s}", r->transaction);
-	publish(r->requests, r->reply_topic, out);
+	publish(r->requests, r->reply_topic, r->correlation_data, out);
 }
 
 static void
@@ -426,7 +428,7 @@ topic_is_publishable(const char *topic)
 }
 
 static Request *
-request_new(NgRequests *requests, const char *command, const char *response_topic)
+request_new(NgRequests *requests, const char *command, const char *response_topic, GBytes *correlation_data)
 {
 	Request *r = g_new0(Request, 1);
 
@@ -435,6 +437,7 @@ request_new(NgRequests *requests, const char *command, const char *response_topi
 	r->reply_topic = topic_is_publishable(response_topic)
 			     ? g_strdup(response_topic)
 			     : g_strconcat(requests->response_prefix, command, NULL);
+	r->correlation_data = correlation_data != NULL ? g_bytes_ref(correlation_data) : NULL;
 	r->transaction = g_strdup("null");
 	requests->pending = g_list_prepend(requests->pending, r);
 	return r;
@@ -460,7 +463,7 @@ audit_registered(NgRequests *requests, const Registered *reg, const char *respon
 
 static void
 handle_registered(NgRequests *requests, const char *command, const Registered *reg, const char *payload,
-		  gsize len, const char *response_topic)
+		  gsize len, const char *response_topic, GBytes *correlation_data)
 {
 	g_autofree char *response = reg->func(command, payload, len, reg->data);
 	g_autoptr(GString) out = NULL;
@@ -473,7 +476,7 @@ handle_registered(NgRequests *requests, const char *command, const Registered *r
 	topic = topic_is_publishable(response_topic) ? g_strdup(response_topic)
 						     : g_strconcat(requests->response_prefix, command, NULL);
 	out = g_string_new(response);
-	publish(requests, topic, out);
+	publish(requests, topic, correlation_data, out);
 }
 
 void
@@ -492,10 +495,10 @@ ng_requests_handle(NgRequests *requests, const char *topic, const char *payload,
 	name = topic + strlen(requests->request_prefix);
 	reg = g_hash_table_lookup(requests->registered, name);
 	if (reg != NULL) {
-		handle_registered(requests, name, reg, payload, len, response_topic);
+		handle_registered(requests, name, reg, payload, len, response_topic, correlation_data);
 		return;
 	}
-	r = request_new(requests, name, response_topic);
+	r = request_new(requests, name, response_topic, correlation_data);
 	args = parse(r, payload, len, &error);
 	cmd = find_command(name);
 	if (cmd == NULL) {

@@ -14,7 +14,7 @@ G_BEGIN_DECLS
 /*
  * Following zigbee2mqtt: a request is a JSON object on <prefix>/bridge/request/<command>, the
  * answer goes to <prefix>/bridge/response/<command> (or to the MQTT 5 response topic when the
- * request has one):
+ * request has one, echoing its MQTT 5 correlation data):
  *   {"status":"ok","data":{…},"error":null,"transaction":…}
  *   {"status":"error","data":null,"error":{"code":"invalid_args","message":"…"},"transaction":…}
  * "transaction" is echoed as given (any JSON value; null when absent or not JSON). Every bad

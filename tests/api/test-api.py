@@ -426,8 +426,14 @@ def scenario_mqtt_pair(rig):
         m.wait(lambda t, p, _: isinstance(p, dict) and p.get("action") == "plan_assigned"
                and p.get("pen") == NEW_PEN, "the audit of the plan")
         m.request("identify", {"pen": NEW_PEN, "transaction": "t6"}, response_topic="replies/x", correlation=b"c6")
-        r = m.wait(lambda t, p, _: t == "replies/x", "the answer on the MQTT 5 response topic")[1]
+        _, r, props = m.wait(lambda t, p, _: t == "replies/x", "the answer on the MQTT 5 response topic")
         check(r["transaction"] == "t6" and r["status"] == "ok", "the MQTT 5 response topic is honoured")
+        check(getattr(props, "CorrelationData", None) == b"c6", "the MQTT 5 correlation data is echoed")
+        m.request("plan/assign", {"pen": NEW_PEN, "plan": plan, "transaction": "t6b"}, response_topic="replies/plan",
+                  correlation=b"\x00\xffplan")
+        _, r, props = m.wait(lambda t, p, _: t == "replies/plan", "the plan/assign answer on the response topic")
+        check(r["transaction"] == "t6b" and getattr(props, "CorrelationData", None) == b"\x00\xffplan",
+              "a registered command (plan/assign) echoes binary correlation data")
         m.request("remove", {"pen": NEW_PEN, "transaction": "t7"})
         check(m.response("remove", "t7")["status"] == "ok", "remove over MQTT")
         nh.wait_until(lambda: not rig.h.pen(NEW_PEN).prop("Paired"), 10, "the bond to go")
@@ -463,6 +469,14 @@ def scenario_mqtt_bad(rig):
                        and sum(1 for x in m.messages if x[0] == t and isinstance(x[1], dict)
                                and x[1]["transaction"] is None) > i, "an error for bad payload %d" % i)
         check(True, "not JSON, not an object, not UTF-8, oversized: each answered with an error")
+        m.request("nonsense", {"transaction": "b7"}, response_topic="replies/bad", correlation=b"corr-b7")
+        _, r, props = m.wait(lambda t, p, _: t == "replies/bad", "an error answer on the response topic")
+        check(r["status"] == "error" and getattr(props, "CorrelationData", None) == b"corr-b7",
+              "an error answer echoes the correlation data too")
+        m.request("identify", {"pen": "NOPE", "transaction": "b8"}, response_topic="replies/nocorr")
+        _, r, props = m.wait(lambda t, p, _: t == "replies/nocorr", "an answer to a request without correlation")
+        check(r["transaction"] == "b8" and not hasattr(props, "CorrelationData"),
+              "no correlation data in the answer when the request had none")
         check(rig.daemon.running(), "the daemon is still running")
     finally:
         m.close()

@@ -479,7 +479,28 @@ test_full_during_outage(void)
 	g_assert_cmpuint(telemetry, ==, 70);
 }
 
-/* Requests arrive on the main loop with MQTT 5 response topic and correlation data. */
+typedef struct {
+	gboolean done;
+	char *out;
+} SubOutput;
+
+static void
+sub_output_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	SubOutput *o = user_data;
+
+	g_subprocess_communicate_utf8_finish(G_SUBPROCESS(source), res, &o->out, NULL, NULL);
+	o->done = TRUE;
+}
+
+static gboolean
+sub_output_done(gpointer data)
+{
+	return ((SubOutput *)data)->done;
+}
+
+/* Requests arrive on the main loop with MQTT 5 response topic and correlation data; the answer
+ * goes to the response topic with the same correlation data. */
 static void
 test_requests(void)
 {
@@ -524,6 +545,26 @@ test_requests(void)
 	g_assert_cmpuint(gw->requests->len, ==, 1);
 	g_assert_cmpstr(gw->requests->pdata[0], ==,
 			"needlegate/test/bridge/request/pair|{\"pen\":\"NP-1\"}|dash/1/reply|abc123");
+
+	/* the answer, as ng-requests.c gives it: a requester (MQTT 5) sees the correlation data */
+	{
+		g_autoptr(GSubprocess) sub =
+		    g_subprocess_new(G_SUBPROCESS_FLAGS_STDOUT_PIPE, &error, "mosquitto_sub", "-h",
+				     "127.0.0.1", "-p", port, "-V", "5", "-q", "1", "-t", "dash/1/reply",
+				     "-C", "1", "-W", "10", "-F", "%t|%D|%p", NULL);
+		g_autoptr(GBytes) corr = g_bytes_new_static("abc123", 6);
+		SubOutput o = {FALSE, NULL};
+
+		g_assert_no_error(error);
+		g_subprocess_communicate_utf8_async(sub, NULL, NULL, sub_output_cb, &o);
+		test_run_for(500); /* mosquitto_sub subscribes */
+		g_assert_true(ng_outbox_push_response(gw->outbox, "dash/1/reply", "{\"status\":\"ok\"}", 15,
+						      corr, &error));
+		g_assert_no_error(error);
+		g_assert_true(test_wait_until(sub_output_done, &o, 12000));
+		g_assert_cmpstr(o.out, ==, "dash/1/reply|abc123|{\"status\":\"ok\"}\n");
+		g_free(o.out);
+	}
 }
 
 /* mqtts:// with a CA file: the broker's certificate is checked, messages flow. */

@@ -351,7 +351,8 @@ test_state_is_delivered(Fixture *fx, gconstpointer data)
 	push(outbox, NG_OUTBOX_KIND_STATE, topic, "{\"state\":\"offline\"}");
 	g_assert_false(ng_outbox_state_is_delivered(outbox, topic, "{\"state\":\"offline\"}")); /* waiting */
 	serial = take_expect(outbox, topic, "{\"state\":\"offline\"}");
-	g_assert_false(ng_outbox_state_is_delivered(outbox, topic, "{\"state\":\"offline\"}")); /* in flight */
+	g_assert_false(
+	    ng_outbox_state_is_delivered(outbox, topic, "{\"state\":\"offline\"}")); /* in flight */
 	ng_outbox_acked(outbox, serial);
 	g_assert_true(ng_outbox_state_is_delivered(outbox, topic, "{\"state\":\"offline\"}"));
 	g_assert_false(ng_outbox_state_is_delivered(outbox, topic, "{\"state\":\"online\"}"));
@@ -486,6 +487,76 @@ test_store_schema_versions(Fixture *fx, gconstpointer data)
 	g_assert_nonnull(strstr(error->message, "newer"));
 }
 
+/* Takes the next message and checks its MQTT 5 correlation data (NULL: none). */
+static void
+take_expect_correlation(NgOutbox *outbox, const char *payload, const void *corr, gsize corr_len)
+{
+	NgOutboxMessage *msg = ng_outbox_take_next(outbox);
+	gsize len = 0;
+	const void *data;
+
+	g_assert_nonnull(msg);
+	data = ng_outbox_message_get_payload(msg, &len);
+	g_assert_cmpmem(data, len, payload, strlen(payload));
+	g_assert_cmpint(ng_outbox_message_get_qos(msg), ==, 1);
+	g_assert_false(ng_outbox_message_get_retain(msg));
+	data = ng_outbox_message_get_correlation_data(msg, &len);
+	if (corr == NULL) {
+		g_assert_null(data);
+	} else {
+		g_assert_nonnull(data);
+		g_assert_cmpmem(data, len, corr, corr_len);
+	}
+	ng_outbox_acked(outbox, ng_outbox_message_get_serial(msg));
+}
+
+static void
+test_correlation_durable_and_migrated(Fixture *fx, gconstpointer data)
+{
+	static const char corr[] = {'\0', '\xff', 'c', '1'};
+	g_autoptr(GError) error = NULL;
+
+	{
+		/* a database of the previous version (1), with a message still waiting */
+		g_autoptr(NgStore) store = open_store(fx);
+		g_assert_true(ng_store_ensure_schema(
+		    store, "outbox", 1,
+		    "CREATE TABLE outbox (id INTEGER PRIMARY KEY, kind INTEGER NOT NULL, topic TEXT NOT NULL,"
+		    " payload BLOB NOT NULL, qos INTEGER NOT NULL, retain INTEGER NOT NULL);"
+		    "INSERT INTO outbox (kind, topic, payload, qos, retain) VALUES (1, 'r/old', 'old', 1, "
+		    "0);",
+		    &error));
+		g_assert_no_error(error);
+	}
+	{
+		g_autoptr(NgStore) store = open_store(fx);
+		g_autoptr(NgOutbox) outbox = open_outbox(store, 100);
+		g_autoptr(GBytes) bytes = g_bytes_new_static(corr, sizeof(corr));
+		g_autoptr(GBytes) empty = g_bytes_new(NULL, 0);
+		g_autofree char *big = g_malloc0(65536);
+		g_autoptr(GBytes) too_big = g_bytes_new_take(g_steal_pointer(&big), 65536);
+
+		g_assert_true(ng_outbox_push_response(outbox, "r/1", "one", 3, bytes, &error));
+		g_assert_true(ng_outbox_push_response(outbox, "r/2", "two", 3, NULL, &error));
+		g_assert_true(ng_outbox_push_response(outbox, "r/3", "three", 5, empty, &error));
+		g_assert_no_error(error);
+		g_assert_false(ng_outbox_push_response(outbox, "r/4", "four", 4, too_big, &error));
+		g_assert_error(error, NG_OUTBOX_ERROR, NG_OUTBOX_ERROR_INVALID_ARGS);
+		g_assert_nonnull(strstr(error->message, "correlation_data"));
+		/* freed without acknowledgements: all of them are written, then read back */
+	}
+	{
+		g_autoptr(NgStore) store = open_store(fx);
+		g_autoptr(NgOutbox) outbox = open_outbox(store, 100);
+
+		take_expect_correlation(outbox, "old", NULL, 0);
+		take_expect_correlation(outbox, "one", corr, sizeof(corr));
+		take_expect_correlation(outbox, "two", NULL, 0);
+		take_expect_correlation(outbox, "three", "", 0);
+		g_assert_null(ng_outbox_take_next(outbox));
+	}
+}
+
 int
 main(int argc, char **argv)
 {
@@ -503,6 +574,7 @@ main(int argc, char **argv)
 	ADD("/outbox/sync-before-commit", test_sync_before_commit);
 	ADD("/outbox/commit-windows", test_commit_windows);
 	ADD("/outbox/state-is-delivered", test_state_is_delivered);
+	ADD("/outbox/correlation-durable-and-migrated", test_correlation_durable_and_migrated);
 	g_test_add_func("/store/bad-path", test_store_bad_path);
 	return g_test_run();
 }
