@@ -19,11 +19,11 @@
 #include <systemd/sd-daemon.h>
 #endif
 
-#include "ng-api.h"
+#include "ng-dbus-service.h"
 #include "ng-assign.h"
 #include "ng-bluez.h"
-#include "ng-bridge.h"
-#include "ng-check.h"
+#include "ng-publisher.h"
+#include "ng-runtime.h"
 #include "ng-config.h"
 #include "ng-mqtt.h"
 #include "ng-outbox.h"

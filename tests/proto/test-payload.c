@@ -4,6 +4,7 @@
 #include <json-glib/json-glib.h>
 #include <string.h>
 
+#include "ng-json.h"
 #include "ng-payload.h"
 
 #define T_MS G_GINT64_CONSTANT(1700000000123) /* 2023-11-14T22:13:20.123Z */
@@ -33,35 +34,35 @@ test_time(void)
 {
 	g_autoptr(GString) out = g_string_new(NULL);
 
-	ng_payload_append_time(out, T_MS);
+	ng_json_append_time(out, T_MS);
 	assert_payload(out, "\"2023-11-14T22:13:20.123Z\"");
-	ng_payload_append_time(out, 0);
+	ng_json_append_time(out, 0);
 	assert_payload(out, "\"1970-01-01T00:00:00.000Z\"");
-	ng_payload_append_time(out, -1);
+	ng_json_append_time(out, -1);
 	assert_payload(out, "\"1969-12-31T23:59:59.999Z\"");
-	ng_payload_append_time(out, G_GINT64_CONSTANT(1879651510272));
+	ng_json_append_time(out, G_GINT64_CONSTANT(1879651510272));
 	assert_payload(out, "\"2029-07-25T05:25:10.272Z\"");
-	ng_payload_append_time(out, G_GINT64_CONSTANT(253402300799999));
+	ng_json_append_time(out, G_GINT64_CONSTANT(253402300799999));
 	assert_payload(out, "\"9999-12-31T23:59:59.999Z\"");
-	ng_payload_append_time(out, G_GINT64_CONSTANT(-62167219200000));
+	ng_json_append_time(out, G_GINT64_CONSTANT(-62167219200000));
 	assert_payload(out, "\"0000-01-01T00:00:00.000Z\"");
 	/* Outside four-digit years: not a time a pen or gateway can mean. */
-	ng_payload_append_time(out, G_GINT64_CONSTANT(253402300800000));
+	ng_json_append_time(out, G_GINT64_CONSTANT(253402300800000));
 	assert_payload(out, "null");
-	ng_payload_append_time(out, G_MAXINT64);
+	ng_json_append_time(out, G_MAXINT64);
 	assert_payload(out, "null");
-	ng_payload_append_time(out, G_MININT64);
+	ng_json_append_time(out, G_MININT64);
 	assert_payload(out, "null");
 	/* A pen clock: unsigned, 0 when never set. */
-	ng_payload_append_pen_clock(out, 0);
+	ng_json_append_pen_clock(out, 0);
 	assert_payload(out, "null");
-	ng_payload_append_pen_clock(out, 1);
+	ng_json_append_pen_clock(out, 1);
 	assert_payload(out, "\"1970-01-01T00:00:00.001Z\"");
-	ng_payload_append_pen_clock(out, G_GUINT64_CONSTANT(1879651510272));
+	ng_json_append_pen_clock(out, G_GUINT64_CONSTANT(1879651510272));
 	assert_payload(out, "\"2029-07-25T05:25:10.272Z\"");
-	ng_payload_append_pen_clock(out, G_MAXUINT64);
+	ng_json_append_pen_clock(out, G_MAXUINT64);
 	assert_payload(out, "null");
-	ng_payload_append_pen_clock(out, G_GUINT64_CONSTANT(0x8000000000000000));
+	ng_json_append_pen_clock(out, G_GUINT64_CONSTANT(0x8000000000000000));
 	assert_payload(out, "null");
 }
 
@@ -90,7 +91,7 @@ test_time_against_gdatetime(void)
 		expect = g_strdup_printf("\"%04d-%s.%03dZ\"", g_date_time_get_year(dt), date,
 					 (int)(ms - secs * 1000));
 		g_string_truncate(out, 0);
-		ng_payload_append_time(out, ms);
+		ng_json_append_time(out, ms);
 		g_assert_cmpstr(out->str, ==, expect);
 	}
 }
@@ -100,21 +101,21 @@ test_fixed(void)
 {
 	g_autoptr(GString) out = g_string_new(NULL);
 
-	ng_payload_append_fixed(out, 150, 2);
+	ng_json_append_fixed(out, 150, 2);
 	assert_payload(out, "1.50");
-	ng_payload_append_fixed(out, 5, 2);
+	ng_json_append_fixed(out, 5, 2);
 	assert_payload(out, "0.05");
-	ng_payload_append_fixed(out, 0, 1);
+	ng_json_append_fixed(out, 0, 1);
 	assert_payload(out, "0.0");
-	ng_payload_append_fixed(out, 1200, 1);
+	ng_json_append_fixed(out, 1200, 1);
 	assert_payload(out, "120.0");
-	ng_payload_append_fixed(out, 65535, 2);
+	ng_json_append_fixed(out, 65535, 2);
 	assert_payload(out, "655.35");
-	ng_payload_append_fixed(out, 1800000, 3);
+	ng_json_append_fixed(out, 1800000, 3);
 	assert_payload(out, "1800.000");
-	ng_payload_append_fixed(out, 42, 0);
+	ng_json_append_fixed(out, 42, 0);
 	assert_payload(out, "42");
-	ng_payload_append_fixed(out, G_MAXUINT64, 0);
+	ng_json_append_fixed(out, G_MAXUINT64, 0);
 	assert_payload(out, "18446744073709551615");
 }
 
@@ -123,27 +124,27 @@ test_string_escaping(void)
 {
 	g_autoptr(GString) out = g_string_new(NULL);
 
-	ng_payload_append_string(out, "NP-0042");
+	ng_json_append_string(out, "NP-0042");
 	assert_payload(out, "\"NP-0042\"");
-	ng_payload_append_string(out, "");
+	ng_json_append_string(out, "");
 	assert_payload(out, "\"\"");
-	ng_payload_append_string(out, NULL);
+	ng_json_append_string(out, NULL);
 	assert_payload(out, "null");
-	ng_payload_append_string(out, "a\"b\\c\nd\re\tf\x01g\x1f");
+	ng_json_append_string(out, "a\"b\\c\nd\re\tf\x01g\x1f");
 	assert_payload(out, "\"a\\\"b\\\\c\\nd\\re\\tf\\u0001g\\u001f\"");
 	/* Valid UTF-8 passes as it is. */
-	ng_payload_append_string(out, "d\xc3\xa9"
-				      "collet\xc3\xa9 \xe2\x82\xac \xf0\x9f\x92\x89");
+	ng_json_append_string(out, "d\xc3\xa9"
+				   "collet\xc3\xa9 \xe2\x82\xac \xf0\x9f\x92\x89");
 	assert_payload(out, "\"d\xc3\xa9"
 			    "collet\xc3\xa9 \xe2\x82\xac \xf0\x9f\x92\x89\"");
 	/* Invalid bytes become U+FFFD, one each; a cut sequence at the end too. */
-	ng_payload_append_string(out, "a\xff"
-				      "b\xc3");
+	ng_json_append_string(out, "a\xff"
+				   "b\xc3");
 	assert_payload(out, "\"a\xef\xbf\xbd"
 			    "b\xef\xbf\xbd\"");
-	ng_payload_append_string(out, "\xed\xa0\x80"); /* a UTF-16 surrogate */
+	ng_json_append_string(out, "\xed\xa0\x80"); /* a UTF-16 surrogate */
 	assert_payload(out, "\"\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\"");
-	ng_payload_append_string_len(out, "a\0b", 3);
+	ng_json_append_string_len(out, "a\0b", 3);
 	assert_payload(out, "\"a\\u0000b\"");
 }
 
@@ -162,7 +163,7 @@ test_string_any_bytes(void)
 		for (gsize i = 0; i < len; i++)
 			bytes[i] = (guint8)g_test_rand_int_range(0, 256);
 		g_string_truncate(out, 0);
-		ng_payload_append_string_len(out, (const char *)bytes, len);
+		ng_json_append_string_len(out, (const char *)bytes, len);
 		g_assert_true(g_utf8_validate(out->str, (gssize)out->len, NULL));
 		g_assert_true(json_parser_load_from_data(parser, out->str, (gssize)out->len, &error));
 		g_assert_no_error(error);

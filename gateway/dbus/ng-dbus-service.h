@@ -9,7 +9,7 @@
 #include "ng-assign.h"
 #include "ng-audit.h"
 #include "ng-bluez.h"
-#include "ng-bridge.h"
+#include "ng-publisher.h"
 #include "ng-config.h"
 #include "ng-journal.h"
 #include "ng-mqtt.h"

@@ -3,6 +3,7 @@
 
 #include "ng-journal.h"
 
+#include "ng-json.h"
 #include "ng-payload.h"
 
 GQuark
@@ -201,17 +202,17 @@ ng_journal_entry_to_json(GString *out, const NgJournalEntry *e)
 {
 	g_return_if_fail(out != NULL && e != NULL);
 	g_string_append(out, "{\"pen\":");
-	ng_payload_append_string(out, e->pen);
+	ng_json_append_string(out, e->pen);
 	g_string_append_printf(out, ",\"session\":%u,\"start\":", e->session_id);
-	ng_payload_append_time(out, e->start_ms);
+	ng_json_append_time(out, e->start_ms);
 	g_string_append(out, ",\"end\":");
-	ng_payload_append_time(out, e->end_ms);
+	ng_json_append_time(out, e->end_ms);
 	g_string_append(out, ",\"plan_id\":");
-	ng_payload_append_string(out, e->plan_id);
+	ng_json_append_string(out, e->plan_id);
 	g_string_append(out, ",\"patient_ref\":");
-	ng_payload_append_string(out, e->patient_ref);
+	ng_json_append_string(out, e->patient_ref);
 	g_string_append(out, ",\"reason\":");
-	ng_payload_append_string(out, e->reason);
+	ng_json_append_string(out, e->reason);
 	/* our own JSON, written by ng_summary_to_json () and the rule engine */
 	g_string_append_printf(out, ",\"summary\":%s,\"alerts\":%s}",
 			       e->summary_json != NULL ? e->summary_json : "null",

@@ -6,6 +6,7 @@
 
 #include "ng-audit.h"
 
+#include "ng-json.h"
 #include "ng-payload.h"
 
 struct _NgAudit {
@@ -46,7 +47,7 @@ append_field(GString *out, const char *key, const char *value)
 	if (value == NULL)
 		return;
 	g_string_append_printf(out, ",\"%s\":", key);
-	ng_payload_append_string(out, value);
+	ng_json_append_string(out, value);
 }
 
 void
@@ -60,15 +61,15 @@ ng_audit_record(NgAudit *audit, const NgActor *who, const char *action, const ch
 	g_message("audit: %s%s%s%s%s by %s%s%s", action, pen != NULL ? " pen " : "", pen != NULL ? pen : "",
 		  address != NULL ? " at " : "", address != NULL ? address : "", by,
 		  detail != NULL ? ": " : "", detail != NULL ? detail : "");
-	ng_payload_append_string(out, action);
+	ng_json_append_string(out, action);
 	append_field(out, "pen", pen);
 	append_field(out, "address", address);
 	g_string_append(out, ",\"by\":{\"via\":");
-	ng_payload_append_string(out, who->via);
+	ng_json_append_string(out, who->via);
 	if (who->uid >= 0)
 		g_string_append_printf(out, ",\"uid\":%" G_GINT64_FORMAT, who->uid);
 	g_string_append(out, "},\"t\":");
-	ng_payload_append_time(out, g_get_real_time() / 1000);
+	ng_json_append_time(out, g_get_real_time() / 1000);
 	append_field(out, "detail", detail);
 	g_string_append_c(out, '}');
 	if (audit->outbox != NULL && !ng_outbox_push(audit->outbox, NG_OUTBOX_KIND_EVENT, audit->topic,

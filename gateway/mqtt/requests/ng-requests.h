@@ -5,7 +5,7 @@
 
 #include <glib.h>
 
-#include "ng-api.h"
+#include "ng-dbus-service.h"
 #include "ng-config.h"
 #include "ng-outbox.h"
 

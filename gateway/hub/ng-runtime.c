@@ -3,9 +3,10 @@
 
 #include "config.h"
 
-#include "ng-check.h"
+#include "ng-runtime.h"
 
-#include "ng-bridge.h"
+#include "ng-publisher.h"
+#include "ng-json.h"
 #include "ng-payload.h"
 #include "ng-summary.h"
 
@@ -482,7 +483,7 @@ append_limit(GString *out, const char *key, guint16 value, guint decimals)
 	if (value == NP_LIMIT_NONE)
 		g_string_append(out, "null");
 	else
-		ng_payload_append_fixed(out, value, decimals);
+		ng_json_append_fixed(out, value, decimals);
 }
 
 void
@@ -492,9 +493,9 @@ ng_check_append_state(NgCheck *check, GString *out)
 	const NgPlan *now = check->in_session ? check->plan : assigned;
 
 	g_string_append(out, ",\"plan\":");
-	ng_payload_append_string(out, now != NULL ? now->plan_id : NULL);
+	ng_json_append_string(out, now != NULL ? now->plan_id : NULL);
 	g_string_append(out, ",\"plan_assigned\":");
-	ng_payload_append_string(out, assigned != NULL ? assigned->plan_id : NULL);
+	ng_json_append_string(out, assigned != NULL ? assigned->plan_id : NULL);
 	g_string_append(out, ",\"limits\":");
 	if (!check->limits_known || limits_equal(&check->applied, &no_limits)) {
 		g_string_append(out, "null");

@@ -9,6 +9,7 @@
 #include <json-glib/json-glib.h>
 #include <string.h>
 
+#include "ng-json.h"
 #include "ng-payload.h"
 
 /* A request carries one plan and a few ids: anything much bigger is not one. */
@@ -397,15 +398,15 @@ response_json(const Outcome *out, const char *transaction)
 
 	if (out->code == NULL) {
 		g_string_append(s, "\"ok\",\"data\":{\"pen\":");
-		ng_payload_append_string(s, out->pen);
+		ng_json_append_string(s, out->pen);
 		g_string_append(s, ",\"plan_id\":");
-		ng_payload_append_string(s, out->plan_id);
+		ng_json_append_string(s, out->plan_id);
 		g_string_append(s, "},\"error\":null");
 	} else {
 		g_string_append(s, "\"error\",\"data\":null,\"error\":{\"code\":");
-		ng_payload_append_string(s, out->code);
+		ng_json_append_string(s, out->code);
 		g_string_append(s, ",\"message\":");
-		ng_payload_append_string(s, out->message);
+		ng_json_append_string(s, out->message);
 		g_string_append(s, "}");
 	}
 	g_string_append(s, ",\"transaction\":");

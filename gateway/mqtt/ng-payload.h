@@ -17,27 +17,6 @@ G_BEGIN_DECLS
  * fixed-point integers: depth 150 -> 1.50, speed 1200 -> 120.0.
  */
 
-/* Appends s as a quoted JSON string. s comes from outside (a pen's serial,
- * a D-Bus caller): control characters, quotes and backslashes are escaped,
- * invalid UTF-8 bytes become U+FFFD, so the output is always valid JSON.
- * NULL appends null. */
-void ng_payload_append_string(GString *out, const char *s);
-/* The same for len bytes that need not be NUL-terminated (NULs become \u0000). */
-void ng_payload_append_string_len(GString *out, const char *s, gsize len);
-
-/* Appends unix_ms as a quoted ISO 8601 UTC time with milliseconds,
- * "2026-11-24T09:33:48.123Z". Times outside the years 0000 to 9999 cannot
- * be written that way and append null. */
-void ng_payload_append_time(GString *out, gint64 unix_ms);
-
-/* Appends a pen's clock (u64 UTC ms) as ng_payload_append_time does, or null when
- * it was never set (0) or lies beyond 9999: do not cast it to gint64 yourself,
- * values from 2^63 up would turn into times before 1970. */
-void ng_payload_append_pen_clock(GString *out, guint64 pen_clock_ms);
-
-/* Appends value / 10^decimals with exactly that many decimals: (150, 2) -> 1.50. */
-void ng_payload_append_fixed(GString *out, guint64 value, guint decimals);
-
 /* {"pen":…,"session":…,"seq":…,"t":…,"offset_ms":…,"depth_mm":1.50,"speed_hz":120.0,
  *  "area":"cheeks","pressure_gf":250,"motor":true,"contact":true,"replayed":false}
  * pen is omitted when NULL, t when t_ms < 0, area and pressure_gf when the

@@ -5,6 +5,7 @@
 
 #include <string.h>
 
+#include "ng-json.h"
 #include "ng-payload.h"
 #include "ng-summary.h"
 
@@ -244,7 +245,7 @@ value_text(const NgAlertValue *v, char *buf, gsize size)
 		break;
 	}
 	s = g_string_sized_new(24);
-	ng_payload_append_fixed(s, v->num, v->decimals);
+	ng_json_append_fixed(s, v->num, v->decimals);
 	g_strlcpy(buf, s->str, size);
 	return buf;
 }
@@ -851,10 +852,10 @@ append_value(GString *out, const NgAlertValue *v)
 		g_string_append(out, "null");
 		break;
 	case NG_VALUE_FIXED:
-		ng_payload_append_fixed(out, v->num, v->decimals);
+		ng_json_append_fixed(out, v->num, v->decimals);
 		break;
 	case NG_VALUE_STRING:
-		ng_payload_append_string(out, v->str);
+		ng_json_append_string(out, v->str);
 		break;
 	}
 }
@@ -866,12 +867,12 @@ ng_rules_alert_to_json(GString *out, const NgAlert *a, const char *pen)
 	g_string_append_c(out, '{');
 	if (pen != NULL) {
 		g_string_append(out, "\"pen\":");
-		ng_payload_append_string(out, pen);
+		ng_json_append_string(out, pen);
 		g_string_append_c(out, ',');
 	}
 	g_string_append_printf(out, "\"session\":%u,\"seq\":%" G_GUINT32_FORMAT ",\"t\":", a->session_id,
 			       a->seq);
-	ng_payload_append_time(out, a->t_ms);
+	ng_json_append_time(out, a->t_ms);
 	g_string_append_printf(out, ",\"severity\":\"%s\",\"rule\":\"%s\",\"area\":\"%s\",\"measured\":",
 			       ng_severity_to_string(a->severity), ng_rule_to_string(a->rule),
 			       np_area_to_string(a->area));
@@ -879,9 +880,9 @@ ng_rules_alert_to_json(GString *out, const NgAlert *a, const char *pen)
 	g_string_append(out, ",\"limit\":");
 	append_value(out, &a->limit);
 	g_string_append(out, ",\"unit\":");
-	ng_payload_append_string(out, a->unit);
+	ng_json_append_string(out, a->unit);
 	g_string_append(out, ",\"message\":");
-	ng_payload_append_string(out, a->message);
+	ng_json_append_string(out, a->message);
 	g_string_append_printf(out, ",\"state\":\"%s\",\"id\":%u", ng_alert_state_to_string(a->state), a->id);
 	if (a->state == NG_ALERT_CLEARED)
 		g_string_append_printf(out, ",\"duration_ms\":%" G_GINT64_FORMAT, a->duration_ms);

@@ -12,8 +12,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "ng-bridge.h"
-#include "ng-check.h"
+#include "ng-publisher.h"
+#include "ng-runtime.h"
 
 #define BLUEZ_NAME     "org.bluez"
 #define DEVICE_IFACE   "org.bluez.Device1"

@@ -5,6 +5,7 @@
 
 #include <string.h>
 
+#include "ng-json.h"
 #include "ng-payload.h"
 
 #define HOUR_MS G_GINT64_CONSTANT(3600000)
@@ -57,7 +58,7 @@ static void
 append_area(GString *out, const NgSummaryArea *a, gboolean with_plan)
 {
 	g_string_append(out, "{\"time_s\":");
-	ng_payload_append_fixed(out, a->time_ms, 3);
+	ng_json_append_fixed(out, a->time_ms, 3);
 	g_string_append_printf(out, ",\"records\":%u,\"active_records\":%u", a->records, a->active_records);
 	if (a->active_records == 0) {
 		g_string_append(out, ",\"max_depth_mm\":null,\"mean_depth_mm\":null,\"mean_speed_hz\":null,"
@@ -65,14 +66,14 @@ append_area(GString *out, const NgSummaryArea *a, gboolean with_plan)
 		return;
 	}
 	g_string_append(out, ",\"max_depth_mm\":");
-	ng_payload_append_fixed(out, a->depth_max_centi_mm, 2);
+	ng_json_append_fixed(out, a->depth_max_centi_mm, 2);
 	g_string_append(out, ",\"mean_depth_mm\":");
-	ng_payload_append_fixed(out, div_round(a->depth_sum_centi_mm, a->active_records), 2);
+	ng_json_append_fixed(out, div_round(a->depth_sum_centi_mm, a->active_records), 2);
 	g_string_append(out, ",\"mean_speed_hz\":");
-	ng_payload_append_fixed(out, div_round(a->speed_sum_deci_hz, a->active_records), 1);
+	ng_json_append_fixed(out, div_round(a->speed_sum_deci_hz, a->active_records), 1);
 	g_string_append(out, ",\"within_plan\":");
 	if (with_plan)
-		ng_payload_append_fixed(out, div_round((guint64)a->within_plan * 1000, a->active_records), 3);
+		ng_json_append_fixed(out, div_round((guint64)a->within_plan * 1000, a->active_records), 3);
 	else
 		g_string_append(out, "null");
 	g_string_append_c(out, '}');
@@ -116,9 +117,9 @@ ng_summary_append_aftercare(GString *out, const NgPlan *plan, gint64 end_ms)
 			continue;
 		g_string_append_printf(out, "%s{\"rule\":\"%s\",\"until\":", first ? "" : ",",
 				       ng_aftercare_to_string((NgAftercare)i));
-		ng_payload_append_time(out, end_ms + (gint64)hours * HOUR_MS);
+		ng_json_append_time(out, end_ms + (gint64)hours * HOUR_MS);
 		g_string_append_printf(out, ",\"hours\":%u,\"advice\":", hours);
-		ng_payload_append_string(out, ng_aftercare_describe((NgAftercare)i));
+		ng_json_append_string(out, ng_aftercare_describe((NgAftercare)i));
 		g_string_append_c(out, '}');
 		first = FALSE;
 	}
@@ -141,7 +142,7 @@ append_course(NgSummary *self, GString *out, gint64 end_ms)
 	if (plan->session_number >= plan->sessions_total)
 		g_string_append(out, "null");
 	else
-		ng_payload_append_time(out, end_ms + (gint64)plan->min_interval_days * DAY_MS);
+		ng_json_append_time(out, end_ms + (gint64)plan->min_interval_days * DAY_MS);
 }
 
 void
@@ -150,9 +151,9 @@ ng_summary_append_ended_fields(NgSummary *self, GString *out, gint64 end_ms, gui
 {
 	g_return_if_fail(self != NULL && out != NULL);
 	g_string_append(out, "\"duration_s\":");
-	ng_payload_append_fixed(out, duration_ms, 3);
+	ng_json_append_fixed(out, duration_ms, 3);
 	g_string_append(out, ",\"reason\":");
-	ng_payload_append_string(out, reason);
+	ng_json_append_string(out, reason);
 	g_string_append(out, ",\"summary\":");
 	append_summary(self, out);
 	g_string_append_printf(out, ",\"alerts\":{\"critical\":%u,\"warning\":%u,\"info\":%u}",

@@ -7,6 +7,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "ng-json.h"
 #include "ng-payload.h"
 
 GQuark
@@ -843,9 +844,9 @@ static void
 append_range(GString *out, const char *name, guint16 min, guint16 max, guint decimals)
 {
 	g_string_append_printf(out, "\"%s\":{\"min\":", name);
-	ng_payload_append_fixed(out, min, decimals);
+	ng_json_append_fixed(out, min, decimals);
 	g_string_append(out, ",\"max\":");
-	ng_payload_append_fixed(out, max, decimals);
+	ng_json_append_fixed(out, max, decimals);
 	g_string_append_c(out, '}');
 }
 
@@ -881,7 +882,7 @@ append_course(GString *out, const NgPlan *plan)
 	    plan->session_number, plan->sessions_total, plan->min_interval_days);
 	if (plan->has_previous_session) {
 		g_string_append(out, ",\"previous_session\":");
-		ng_payload_append_time(out, plan->previous_session_ms);
+		ng_json_append_time(out, plan->previous_session_ms);
 	}
 	g_string_append_c(out, '}');
 }
@@ -910,9 +911,9 @@ ng_plan_append_json(GString *out, const NgPlan *plan)
 	g_return_if_fail(out != NULL && plan != NULL);
 	needles = ng_plan_needles_to_string(plan);
 	g_string_append(out, "{\"plan_id\":");
-	ng_payload_append_string(out, plan->plan_id);
+	ng_json_append_string(out, plan->plan_id);
 	g_string_append(out, ",\"patient_ref\":");
-	ng_payload_append_string(out, plan->patient_ref);
+	ng_json_append_string(out, plan->patient_ref);
 	g_string_append_c(out, ',');
 	append_course(out, plan);
 	g_string_append_printf(out, ",\"allowed_needles\":[%s],", needles);

@@ -24,7 +24,7 @@
 
 #include <string.h>
 
-#include "ng-bridge.h"
+#include "ng-publisher.h"
 
 #define BLUEZ_NAME     "org.bluez"
 #define ADAPTER_IFACE  "org.bluez.Adapter1"

@@ -19,7 +19,7 @@
 
 #include "config.h"
 
-#include "ng-api.h"
+#include "ng-dbus-service.h"
 
 #include <grp.h>
 #include <pwd.h>

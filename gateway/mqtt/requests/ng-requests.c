@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "ng-errors.h"
+#include "ng-json.h"
 #include "ng-payload.h"
 #include "np.h"
 
@@ -117,9 +118,9 @@ reply_error(Request *r, int code, const char *message)
 	if (r->requests == NULL)
 		return;
 	g_debug("MQTT request %s refused: %s", r->command, message);
-	ng_payload_append_string(out, ng_error_code_to_string(code));
+	ng_json_append_string(out, ng_error_code_to_string(code));
 	g_string_append(out, ",\"message\":");
-	ng_payload_append_string(out, message);
+	ng_json_append_string(out, message);
 	g_string_append_printf(out, "},\"transaction\":%s}", r->transaction);
 	publish(r->requests, r->reply_topic, r->correlation_data, out);
 }
@@ -142,9 +143,9 @@ data_object(const char *key, ...)
 		const char *v = va_arg(args, const char *);
 		if (out->len > 1)
 			g_string_append_c(out, ',');
-		ng_payload_append_string(out, k);
+		ng_json_append_string(out, k);
 		g_string_append_c(out, ':');
-		ng_payload_append_string(out, v);
+		ng_json_append_string(out, v);
 	}
 	va_end(args);
 	g_string_append_c(out, '}');

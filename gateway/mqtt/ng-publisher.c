@@ -3,10 +3,11 @@
 
 #include "config.h"
 
-#include "ng-bridge.h"
+#include "ng-publisher.h"
 
 #include "ng-bluez.h"
-#include "ng-check.h"
+#include "ng-runtime.h"
+#include "ng-json.h"
 #include "ng-payload.h"
 
 struct _NgBridge {
@@ -131,7 +132,7 @@ push(NgBridge *bridge, NgOutboxKind kind, const char *topic, int qos, gboolean r
 			  error->message, bridge->counters.publish_errors);
 }
 
-/* ---- small JSON writers (values from outside go through ng_payload_append_string) ------------ */
+/* ---- small JSON writers (values from outside go through ng_json_append_string) ------------ */
 
 static void
 append_key(GString *out, const char *key)
@@ -147,7 +148,7 @@ static void
 append_str(GString *out, const char *key, const char *value)
 {
 	append_key(out, key);
-	ng_payload_append_string(out, value);
+	ng_json_append_string(out, value);
 }
 
 static void
@@ -168,7 +169,7 @@ static void
 append_time(GString *out, const char *key, gint64 t_ms)
 {
 	append_key(out, key);
-	ng_payload_append_time(out, t_ms);
+	ng_json_append_time(out, t_ms);
 }
 
 static void
@@ -431,7 +432,7 @@ append_plan_and_summary(GString *out, const char *plan_id, const char *ended_fie
 	}
 	append_key(out, "duration_s");
 	if (duration_ms >= 0)
-		ng_payload_append_fixed(out, (guint64)duration_ms, 3);
+		ng_json_append_fixed(out, (guint64)duration_ms, 3);
 	else
 		g_string_append(out, "null");
 	append_str(out, "reason", reason);
@@ -453,7 +454,7 @@ publish_session(NgBridge *bridge, NgPen *pen, const NgPenTopics *topics, const N
 	append_time(out, "t", t_ms);
 	append_key(out, "pen_clock");
 	if (ev->pen_clock_ms != 0)
-		ng_payload_append_time(out, (gint64)ev->pen_clock_ms);
+		ng_json_append_time(out, (gint64)ev->pen_clock_ms);
 	else
 		g_string_append(out, "null");
 	if (started) {
