@@ -19,16 +19,13 @@
 #include <systemd/sd-daemon.h>
 #endif
 
-#include "ng-dbus-service.h"
-#include "ng-assign.h"
-#include "ng-bluez.h"
-#include "ng-publisher.h"
-#include "ng-runtime.h"
 #include "ng-config.h"
+#include "ng-dbus-service.h"
+#include "ng-hub.h"
 #include "ng-mqtt.h"
 #include "ng-outbox.h"
+#include "ng-publisher.h"
 #include "ng-requests.h"
-#include "ng-session.h"
 #include "ng-store.h"
 
 /* How long a clean stop waits for the broker to take the last messages (offline, final state). */
@@ -41,22 +38,13 @@ typedef struct {
 	NgStore *store;
 	NgOutbox *outbox;
 	NgMqtt *mqtt;
-	NgBridge *bridge;
 	GDBusConnection *bus;
-	GHashTable *sessions;
-	NgPenEnv env;
-	NgBluez *bluez;
+	NgHub *hub;	      /* the engine */
+	NgApi *api;	      /* front-end: the D-Bus service */
+	NgRequests *requests; /* front-end: the MQTT requests */
 	guint info_id;
 	guint watchdog_id;
 	guint status_id;
-	NgAssign *assign;     /* plans assigned to pens for their next session */
-	NgChecks *checks;     /* live validation of every pen's sessions */
-	char *request_prefix; /* "<base>/bridge/request/" */
-	/* The technician's side: D-Bus API, pairing, MQTT requests, audit (ng-api.c and friends). */
-	NgRequests *requests;
-	NgAudit *audit;
-	NgPairing *pairing;
-	NgApi *api;
 } Daemon;
 
 static int verbosity;
@@ -139,12 +127,15 @@ status_cb(gpointer user_data)
 {
 	Daemon *d = user_data;
 	g_autofree char *status = NULL;
-	NgBridgeCounters *c = ng_bridge_get_counters(d->bridge);
+	NgHubCounters c;
+	NgHubSnapshot snap;
 
+	ng_hub_get_counters(d->hub, &c);
+	ng_hub_get_snapshot(d->hub, &snap);
 	status = g_strdup_printf("STATUS=%u pens connected, %" G_GUINT64_FORMAT " records, broker %s%s",
-				 ng_bluez_count_connected(d->bluez), c->records,
+				 snap.pens_connected, c.records,
 				 ng_mqtt_is_connected(d->mqtt) ? "connected" : "not connected",
-				 ng_bluez_is_running(d->bluez) ? "" : ", bluetoothd not running");
+				 snap.bluetoothd ? "" : ", bluetoothd not running");
 	notify(status);
 	return G_SOURCE_CONTINUE;
 }
@@ -222,14 +213,14 @@ load_config(Options *opts, GError **error)
 	return g_steal_pointer(&config);
 }
 
-/* ---- start and stop -------------------------------------------------------------------------------- */
+/* ---- start and stop: the composition root -------------------------------------------------------- */
 
 static gboolean
 info_cb(gpointer user_data)
 {
 	Daemon *d = user_data;
 
-	ng_bridge_publish_info(d->bridge);
+	ng_hub_publish_info(d->hub);
 	return G_SOURCE_CONTINUE;
 }
 
@@ -238,12 +229,11 @@ mqtt_connection_cb(NgMqtt *mqtt, gboolean connected, gpointer user_data)
 {
 	Daemon *d = user_data;
 
-	if (connected) {
+	if (connected)
 		g_message("connected to the MQTT broker at %s", d->config->url);
-		ng_bridge_publish_info(d->bridge);
-	} else {
+	else
 		g_message("lost the MQTT broker at %s; messages wait in the outbox", d->config->url);
-	}
+	ng_hub_set_mqtt_connected(d->hub, connected);
 	status_cb(d);
 }
 
@@ -274,15 +264,7 @@ mqtt_request_cb(NgMqtt *mqtt, const char *topic, const char *payload, gsize len,
 {
 	Daemon *d = user_data;
 
-	/* ng-requests.c validates, dispatches (plan/... to assign_request_cb) and answers. */
 	ng_requests_handle(d->requests, topic, payload, len, response_topic, correlation_data);
-}
-
-/* plan/assign and plan/clear, registered with the request dispatcher. */
-static char *
-assign_request_cb(const char *command, const char *payload, gsize len, gpointer user_data)
-{
-	return ng_assign_handle_request(user_data, command, payload, len);
 }
 
 static void
@@ -295,38 +277,10 @@ api_name_lost_cb(NgApi *api, gpointer user_data)
 	g_main_loop_quit(d->loop);
 }
 
-/* The D-Bus API and pairing, once BlueZ is followed. */
-static gboolean
-start_api(Daemon *d, GError **error)
-{
-	NgApiEnv env = {
-	    .config = d->config,
-	    .bus = d->bus,
-	    .bluez = d->bluez,
-	    .bridge = d->bridge,
-	    .mqtt = d->mqtt,
-	    .assign = d->assign,
-	    .journal = d->checks != NULL ? d->checks->journal : NULL,
-	};
-
-	d->audit = ng_audit_new(d->outbox, ng_bridge_get_prefix(d->bridge));
-	d->pairing = ng_pairing_new(d->bus, d->bluez, error);
-	if (d->pairing == NULL)
-		return FALSE;
-	env.pairing = d->pairing;
-	env.audit = d->audit;
-	d->api = ng_api_new(&env, api_name_lost_cb, d, error);
-	if (d->api == NULL)
-		return FALSE;
-	ng_requests_set_api(d->requests, d->api);
-	return TRUE;
-}
-
 static gboolean
 start_mqtt(Daemon *d, GError **error)
 {
-	g_autofree char *will_topic = ng_bridge_dup_state_topic(d->bridge);
-	g_autofree char *request_filter = g_strconcat(d->request_prefix, "#", NULL);
+	const NgTopics *topics = ng_hub_get_topics(d->hub);
 	NgMqttConfig mc = {
 	    .url = d->config->url,
 	    .client_id = d->config->client_id,
@@ -337,9 +291,9 @@ start_mqtt(Daemon *d, GError **error)
 	    .key_file = d->config->key_file,
 	    .mqtt_version = d->config->mqtt_version,
 	    .keepalive_s = (int)d->config->keepalive_s,
-	    .will_topic = will_topic,
-	    .will_payload = ng_bridge_offline_payload(),
-	    .request_topic_filter = request_filter,
+	    .will_topic = topics->state,
+	    .will_payload = ng_publisher_offline_payload(),
+	    .request_topic_filter = topics->request_filter,
 	};
 
 	d->mqtt = ng_mqtt_new(&mc, d->outbox, error);
@@ -366,37 +320,15 @@ open_state(Daemon *d, GError **error)
 	if (d->store == NULL)
 		return FALSE;
 	d->outbox = ng_outbox_new(d->store, d->config->outbox_max_messages, error);
-	if (d->outbox == NULL)
-		return FALSE;
-	d->assign = ng_assign_new(d->store, error);
-	return d->assign != NULL;
-}
-
-/* A plan assigned, cleared or used up: the pen's state says which plan it will work under. */
-static void
-plan_changed_cb(NgAssign *assign, const char *serial, gpointer user_data)
-{
-	Daemon *d = user_data;
-	NgPen *pen = d->bluez != NULL ? ng_bluez_find_pen(d->bluez, serial) : NULL;
-
-	if (pen != NULL)
-		ng_pen_plan_changed(pen);
+	return d->outbox != NULL;
 }
 
 static gboolean
 start(Daemon *d, GError **error)
 {
+	NgHubEnv env = {.config = d->config};
+
 	if (!open_state(d, error))
-		return FALSE;
-	d->bridge = ng_bridge_new(d->config, d->outbox);
-	d->request_prefix = g_strdup_printf("%s/bridge/request/", ng_bridge_get_prefix(d->bridge));
-	d->requests = ng_requests_new(d->config, d->outbox, ng_bridge_get_prefix(d->bridge));
-	ng_requests_register(d->requests, "plan/assign", assign_request_cb, d->assign, "plan_assigned");
-	ng_requests_register(d->requests, "plan/clear", assign_request_cb, d->assign, "plan_cleared");
-	d->checks = ng_checks_new(d->store, d->bridge, d->assign, error);
-	if (d->checks == NULL)
-		return FALSE;
-	if (!start_mqtt(d, error))
 		return FALSE;
 	d->bus = g_bus_get_sync(G_BUS_TYPE_SYSTEM, NULL, error);
 	if (d->bus == NULL) {
@@ -405,19 +337,19 @@ start(Daemon *d, GError **error)
 	}
 	g_dbus_connection_set_exit_on_close(d->bus, FALSE);
 	g_signal_connect(d->bus, "closed", G_CALLBACK(bus_closed_cb), d);
-	d->sessions = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, (GDestroyNotify)ng_session_free);
-	d->env = (NgPenEnv){d->config, d->bus, d->bridge, d->store, d->sessions};
-	d->env.checks = d->checks;
-	d->bluez = ng_bluez_new(&d->env, error);
-	if (d->bluez == NULL)
+	env.bus = d->bus;
+	env.store = d->store;
+	env.outbox = d->outbox;
+	d->hub = ng_hub_new(&env, error);
+	if (d->hub == NULL)
 		return FALSE;
-	ng_bridge_set_bluez(d->bridge, d->bluez);
-	ng_assign_add_watch(d->assign, plan_changed_cb, d);
-	if (!start_api(d, error))
+	d->requests = ng_requests_new(d->config, d->outbox, d->hub);
+	if (!start_mqtt(d, error))
 		return FALSE;
-	ng_bridge_publish_online(d->bridge, TRUE);
-	ng_bridge_publish_info(d->bridge);
-	ng_bridge_publish_devices(d->bridge);
+	d->api = ng_api_new(d->hub, d->bus, api_name_lost_cb, d, error);
+	if (d->api == NULL)
+		return FALSE;
+	ng_hub_publish_all(d->hub);
 	if (d->config->info_interval_s > 0)
 		d->info_id = g_timeout_add_seconds(d->config->info_interval_s, info_cb, d);
 	return TRUE;
@@ -448,32 +380,18 @@ stop(Daemon *d)
 	notify("STOPPING=1");
 	if (d->info_id != 0)
 		g_source_remove(d->info_id);
-	if (d->mqtt != NULL) {
-		/* The will covers a crash; a clean stop says offline itself. */
-		ng_bridge_publish_info(d->bridge);
-		ng_bridge_publish_online(d->bridge, FALSE);
-	}
-	/* Pairing first: an attempt still running is answered through the API, which needs BlueZ. */
-	g_clear_pointer(&d->pairing, ng_pairing_free);
-	if (d->requests != NULL)
-		ng_requests_set_api(d->requests, NULL);
+	/* Every pen's state says offline, then the hub's: the will covers only a crash. */
+	if (d->hub != NULL && d->mqtt != NULL)
+		ng_hub_publish_offline(d->hub);
 	g_clear_pointer(&d->api, ng_api_free);
-	g_clear_pointer(&d->bluez, ng_bluez_free);
-	if (d->bridge != NULL)
-		ng_bridge_set_bluez(d->bridge, NULL);
-	g_clear_pointer(&d->sessions, g_hash_table_destroy);
-	g_clear_pointer(&d->checks, ng_checks_free);
+	g_clear_pointer(&d->requests, ng_requests_free);
+	g_clear_pointer(&d->hub, ng_hub_free);
 	if (d->mqtt != NULL)
 		drain_outbox(d);
 	g_clear_pointer(&d->mqtt, ng_mqtt_free);
 	if (d->store != NULL && !ng_store_flush(d->store, &error))
 		g_warning("saving state: %s", error->message);
-	g_clear_pointer(&d->requests, ng_requests_free);
-	g_clear_pointer(&d->audit, ng_audit_free);
-	g_clear_pointer(&d->assign, ng_assign_free);
 	g_clear_pointer(&d->outbox, ng_outbox_free);
-	g_clear_pointer(&d->bridge, ng_bridge_free);
-	g_clear_pointer(&d->request_prefix, g_free);
 	g_clear_pointer(&d->store, ng_store_free);
 	g_clear_object(&d->bus);
 }
@@ -491,7 +409,7 @@ run(Daemon *d)
 	notify("READY=1");
 	status_cb(d);
 	g_message("needlegated %s running: hub %s, broker %s, topics under %s", PACKAGE_VERSION,
-		  d->config->hub_id, d->config->url, ng_bridge_get_prefix(d->bridge));
+		  d->config->hub_id, d->config->url, ng_hub_get_topics(d->hub)->prefix);
 	g_main_loop_run(d->loop);
 	g_source_remove(sigterm);
 	g_source_remove(sigint);

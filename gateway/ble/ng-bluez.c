@@ -24,8 +24,6 @@
 
 #include <string.h>
 
-#include "ng-publisher.h"
-
 #define BLUEZ_NAME     "org.bluez"
 #define ADAPTER_IFACE  "org.bluez.Adapter1"
 #define DEVICE_IFACE   "org.bluez.Device1"
@@ -42,7 +40,17 @@ struct _NgBluez {
 	guint schedule_id;
 	gboolean running;
 	gboolean at_limit_logged;
+	const NgBluezListener *listener;
+	gpointer listener_data;
 };
+
+#define NOTIFY(self, cb, ...)                                                                                \
+	G_STMT_START                                                                                         \
+	{                                                                                                    \
+		if ((self)->listener != NULL && (self)->listener->cb != NULL)                                \
+			(self)->listener->cb((self), __VA_ARGS__);                                           \
+	}                                                                                                    \
+	G_STMT_END
 
 /* ---- the connection scheduler ------------------------------------------------------------------ */
 
@@ -154,10 +162,8 @@ remove_pen(NgBluez *self, const char *path, const char *why)
 	g_info("pen %s: no longer served (%s)",
 	       ng_pen_get_serial(pen) != NULL ? ng_pen_get_serial(pen) : ng_pen_get_address(pen), why);
 	ng_pen_detach(pen);
-	if (ng_pen_get_serial(pen) != NULL)
-		ng_bridge_publish_bridge_event(self->env->bridge, pen, "removed", why);
+	NOTIFY(self, pen_removed, pen, why, self->listener_data);
 	g_hash_table_remove(self->pens, path);
-	ng_bridge_publish_devices(self->env->bridge);
 	schedule(self);
 }
 
@@ -173,9 +179,7 @@ evaluate_device(NgBluez *self, GDBusProxy *device, GVariant *changed)
 		g_info("pen at %s: bonded and offering the session service; serving it", address);
 		pen = ng_pen_new(self->env, self->manager, device, pen_state_cb, self);
 		g_hash_table_insert(self->pens, g_strdup(path), pen);
-		/* A bond made while we run (needlectl pair, bluetoothctl): the technician's news. */
-		if (changed != NULL)
-			ng_bridge_publish_bridge_event(self->env->bridge, pen, "paired", NULL);
+		NOTIFY(self, pen_added, pen, changed != NULL, self->listener_data);
 		return;
 	}
 	if (!served && pen != NULL) {
@@ -229,7 +233,7 @@ adapter_added(NgBluez *self, GDBusProxy *adapter)
 		  self->adapter_address != NULL ? self->adapter_address : "no address",
 		  proxy_bool(adapter, "Powered") ? "" : ", powered off");
 	evaluate_all_devices(self);
-	ng_bridge_publish_info(self->env->bridge);
+	NOTIFY(self, changed, self->listener_data);
 }
 
 static void
@@ -243,14 +247,15 @@ drop_adapter(NgBluez *self, const char *why)
 	g_message("Bluetooth adapter %s is gone (%s): %u pens dropped", self->adapter_name, why,
 		  g_hash_table_size(self->pens));
 	g_hash_table_iter_init(&iter, self->pens);
-	while (g_hash_table_iter_next(&iter, NULL, (gpointer *)&pen))
+	while (g_hash_table_iter_next(&iter, NULL, (gpointer *)&pen)) {
 		ng_pen_detach(pen);
+		NOTIFY(self, pen_removed, pen, why, self->listener_data);
+	}
 	g_hash_table_remove_all(self->pens);
 	g_clear_pointer(&self->adapter_path, g_free);
 	g_clear_pointer(&self->adapter_name, g_free);
 	g_clear_pointer(&self->adapter_address, g_free);
-	ng_bridge_publish_devices(self->env->bridge);
-	ng_bridge_publish_info(self->env->bridge);
+	NOTIFY(self, changed, self->listener_data);
 }
 
 /* ---- object manager signals ---------------------------------------------------------------------- */
@@ -363,9 +368,11 @@ name_owner_cb(GObject *object, GParamSpec *pspec, gpointer user_data)
 		g_message("bluetoothd left the bus; waiting for it to come back");
 		self->running = FALSE;
 		drop_adapter(self, "bluetoothd stopped");
+		NOTIFY(self, changed, self->listener_data);
 	} else if (owner != NULL && !self->running) {
 		g_message("bluetoothd is on the bus (%s)", owner);
 		self->running = TRUE;
+		NOTIFY(self, changed, self->listener_data);
 	}
 }
 
@@ -399,11 +406,13 @@ manager_ready_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 }
 
 NgBluez *
-ng_bluez_new(NgPenEnv *env, GError **error)
+ng_bluez_new(NgPenEnv *env, const NgBluezListener *listener, gpointer user_data, GError **error)
 {
 	NgBluez *self = g_new0(NgBluez, 1);
 
 	self->env = env;
+	self->listener = listener;
+	self->listener_data = user_data;
 	self->cancellable = g_cancellable_new();
 	self->pens = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, (GDestroyNotify)ng_pen_free);
 	g_dbus_object_manager_client_new(env->bus, G_DBUS_OBJECT_MANAGER_CLIENT_FLAGS_DO_NOT_AUTO_START,

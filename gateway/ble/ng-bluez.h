@@ -11,8 +11,19 @@ G_BEGIN_DECLS
 
 typedef struct _NgBluez NgBluez;
 
+/* What the owner (the hub) hears; every callback may be NULL. */
+typedef struct {
+	/* A pen is served now (bonded, offering the session service); @paired_now: its bond was made
+	 * while we run (needlectl pair, bluetoothctl). */
+	void (*pen_added)(NgBluez *bluez, NgPen *pen, gboolean paired_now, gpointer user_data);
+	/* A pen is no longer served (unbonded, removed, its adapter gone); it is freed afterwards. */
+	void (*pen_removed)(NgBluez *bluez, NgPen *pen, const char *why, gpointer user_data);
+	/* The adapter was found or lost, bluetoothd came or went. */
+	void (*changed)(NgBluez *bluez, gpointer user_data);
+} NgBluezListener;
+
 /* Follows org.bluez on env->bus; nothing happens before the main loop runs. */
-NgBluez *ng_bluez_new(NgPenEnv *env, GError **error);
+NgBluez *ng_bluez_new(NgPenEnv *env, const NgBluezListener *listener, gpointer user_data, GError **error);
 void ng_bluez_free(NgBluez *bluez);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(NgBluez, ng_bluez_free)
 

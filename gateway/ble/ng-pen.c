@@ -12,8 +12,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "ng-publisher.h"
-#include "ng-runtime.h"
+#include "ng-control-point.h"
 
 #define BLUEZ_NAME     "org.bluez"
 #define DEVICE_IFACE   "org.bluez.Device1"
@@ -66,23 +65,6 @@ static const char *const malformed_names[NG_MALFORMED_KIND_COUNT] = {
     [NG_MALFORMED_BATTERY] = "Battery Level",
 };
 
-typedef void (*CpDoneFunc)(NgPen *pen, gboolean ok, const NpControlResponse *resp);
-
-typedef struct {
-	guint id;
-	guint8 op;
-	guint8 buf[NP_CONTROL_REQUEST_MAX_SIZE];
-	gsize len;
-	CpDoneFunc done;
-	GTask *task; /* ng_pen_request_async (): answered in cp_finish, failed when the link drops */
-} CpRequest;
-
-/* Ties a Control Point write's reply to its request: the answer (an indication) may come first. */
-typedef struct {
-	NgPen *pen;
-	guint id;
-} CpWrite;
-
 struct _NgPen {
 	NgPenEnv *env;
 	GDBusObjectManager *manager;
@@ -92,6 +74,7 @@ struct _NgPen {
 	char *name;
 	NgPenStateFunc state_func;
 	gpointer state_data;
+	gpointer user_data;
 
 	NgPenState state;
 	gint64 waiting_since;
@@ -107,9 +90,6 @@ struct _NgPen {
 	char *model;
 	char *firmware;
 	char *manufacturer;
-	NgSession *session; /* owned by env->sessions */
-	NgCheck *check;	    /* owned by env->checks; NULL without */
-	NgPenTopics topics;
 	NpPenFeatures features;
 	gboolean have_features;
 	NpPenStatus status;
@@ -123,21 +103,24 @@ struct _NgPen {
 	guint telemetry_source;
 	guint16 mtu;
 
-	GQueue cp_queue;
-	CpRequest *cp_current;
-	guint cp_timeout_id;
-	guint cp_next_id;
-	guint replay_id;
+	NgControlPoint *cp;
 
 	guint malformed_logged; /* one bit per NgMalformedKind */
 	NgPenCounters counters;
 };
 
 static void setup_next(NgPen *pen);
-static void cp_request_free(CpRequest *req);
-static void push_limits(NgPen *pen);
 static void schedule_reconnect(NgPen *pen);
 static void drain_telemetry(NgPen *pen);
+
+/* The listener's callbacks, each only if set. */
+#define NOTIFY(pen, cb, ...)                                                                                 \
+	G_STMT_START                                                                                         \
+	{                                                                                                    \
+		if ((pen)->env->listener != NULL && (pen)->env->listener->cb != NULL)                        \
+			(pen)->env->listener->cb((pen), __VA_ARGS__);                                        \
+	}                                                                                                    \
+	G_STMT_END
 
 const char *
 ng_pen_state_to_string(NgPenState state)
@@ -189,6 +172,8 @@ set_state(NgPen *pen, NgPenState state)
 		ng_pen_state_to_string(state));
 	if (pen->state_func != NULL)
 		pen->state_func(pen, old, pen->state_data);
+	if (old == NG_PEN_STATE_READY || state == NG_PEN_STATE_READY)
+		NOTIFY(pen, state_changed, old, pen->env->listener_data);
 }
 
 /* "InProgress" for org.bluez.Error.InProgress, or NULL for other errors. */
@@ -250,10 +235,7 @@ drop_connection(NgPen *pen)
 	pen->cancellable = g_cancellable_new();
 	close_telemetry(pen);
 	clear_source(&pen->timeout_id);
-	clear_source(&pen->cp_timeout_id);
-	clear_source(&pen->replay_id);
-	g_clear_pointer(&pen->cp_current, cp_request_free);
-	g_queue_clear_full(&pen->cp_queue, (GDestroyNotify)cp_request_free);
+	ng_control_point_reset(pen->cp);
 	for (guint i = 0; i < CHR_COUNT; i++)
 		g_clear_pointer(&pen->chr_paths[i], g_free);
 	pen->step = 0;
@@ -269,7 +251,7 @@ request_disconnect(NgPen *pen)
 }
 
 /* Something went wrong with this connection: drop it, tell BlueZ, try again later. */
-static void publish_disconnected(NgPen *pen);
+static void link_lost(NgPen *pen);
 
 static void
 fail_connection(NgPen *pen, const char *why)
@@ -281,7 +263,7 @@ fail_connection(NgPen *pen, const char *why)
 	drop_connection(pen);
 	request_disconnect(pen);
 	if (was_ready)
-		publish_disconnected(pen);
+		link_lost(pen);
 	schedule_reconnect(pen);
 }
 
@@ -329,7 +311,7 @@ static void
 note_malformed(NgPen *pen, NgMalformedKind kind, NpStatus status, size_t offset)
 {
 	pen->counters.malformed[kind]++;
-	ng_bridge_get_counters(pen->env->bridge)->malformed++;
+	NOTIFY(pen, malformed, pen->env->listener_data);
 	if (pen->malformed_logged & (1u << kind))
 		return;
 	pen->malformed_logged |= 1u << kind;
@@ -339,52 +321,12 @@ note_malformed(NgPen *pen, NgMalformedKind kind, NpStatus status, size_t offset)
 	    np_status_describe(status));
 }
 
-/* ---- the Control Point -------------------------------------------------------------------------- */
+/* ---- the Control Point (ng-control-point.c): the GATT write and the answers ------------------- */
 
-static void cp_next(NgPen *pen);
-
-/* A request from outside (D-Bus, MQTT) that will not be answered: its caller must hear so. */
-static void
-cp_request_free(CpRequest *req)
-{
-	if (req->task != NULL) {
-		g_task_return_new_error(req->task, G_IO_ERROR, G_IO_ERROR_NOT_CONNECTED,
-					"the pen disconnected before it answered");
-		g_object_unref(req->task);
-	}
-	g_free(req);
-}
-
-static void
-cp_finish(NgPen *pen, gboolean ok, const NpControlResponse *resp)
-{
-	g_autofree CpRequest *req = g_steal_pointer(&pen->cp_current);
-
-	clear_source(&pen->cp_timeout_id);
-	if (req != NULL && req->done != NULL)
-		req->done(pen, ok, resp);
-	if (req != NULL && req->task != NULL) {
-		g_autoptr(GTask) task = g_steal_pointer(&req->task);
-		if (ok && resp != NULL)
-			g_task_return_pointer(task, g_memdup2(resp, sizeof(*resp)), g_free);
-		else
-			g_task_return_new_error(task, G_IO_ERROR, G_IO_ERROR_TIMED_OUT,
-						"the pen did not answer the request");
-	}
-	cp_next(pen);
-}
-
-static gboolean
-cp_timeout_cb(gpointer user_data)
-{
-	NgPen *pen = user_data;
-
-	pen->cp_timeout_id = 0;
-	g_message("pen %s: no answer to %s on the Control Point within %d s", pen_label(pen),
-		  np_op_code_to_string(pen->cp_current->op), CP_TIMEOUT_S);
-	cp_finish(pen, FALSE, NULL);
-	return G_SOURCE_REMOVE;
-}
+typedef struct {
+	NgPen *pen;
+	guint id;
+} CpWrite;
 
 static void
 cp_write_cb(GObject *source, GAsyncResult *res, gpointer user_data)
@@ -392,250 +334,102 @@ cp_write_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 	g_autofree CpWrite *write = user_data;
 	g_autoptr(GError) error = NULL;
 	g_autoptr(GVariant) reply = g_dbus_connection_call_finish(G_DBUS_CONNECTION(source), res, &error);
-	NgPen *pen = write->pen;
 
 	if (reply != NULL || is_cancelled(error))
 		return;
-	if (pen->cp_current == NULL || pen->cp_current->id != write->id)
-		return;
-	g_message("pen %s: writing %s to the Control Point failed: %s", pen_label(pen),
-		  np_op_code_to_string(pen->cp_current->op), error->message);
-	cp_finish(pen, FALSE, NULL);
+	ng_control_point_write_failed(write->pen->cp, write->id, error->message);
 }
 
 static void
-cp_next(NgPen *pen)
+cp_write(NgControlPoint *cp, guint id, const guint8 *data, gsize len, gpointer user_data)
 {
-	CpWrite *write;
+	NgPen *pen = user_data;
+	CpWrite *write = g_new0(CpWrite, 1);
 	GVariantBuilder opts;
 
-	if (pen->cp_current != NULL || g_queue_is_empty(&pen->cp_queue) ||
-	    pen->chr_paths[CHR_CONTROL_POINT] == NULL)
-		return;
-	pen->cp_current = g_queue_pop_head(&pen->cp_queue);
-	write = g_new0(CpWrite, 1);
 	write->pen = pen;
-	write->id = pen->cp_current->id;
+	write->id = id;
 	g_variant_builder_init(&opts, G_VARIANT_TYPE("a{sv}"));
 	g_variant_builder_add(&opts, "{sv}", "type", g_variant_new_string("request"));
 	g_dbus_connection_call(
 	    pen->env->bus, BLUEZ_NAME, pen->chr_paths[CHR_CONTROL_POINT], GATT_CHR_IFACE, "WriteValue",
-	    g_variant_new(
-		"(@aya{sv})",
-		g_variant_new_fixed_array(G_VARIANT_TYPE_BYTE, pen->cp_current->buf, pen->cp_current->len, 1),
-		&opts),
+	    g_variant_new("(@aya{sv})", g_variant_new_fixed_array(G_VARIANT_TYPE_BYTE, data, len, 1), &opts),
 	    NULL, G_DBUS_CALL_FLAGS_NONE, CALL_TIMEOUT_MS, pen->cancellable, cp_write_cb, write);
-	pen->cp_timeout_id = g_timeout_add_seconds(CP_TIMEOUT_S, cp_timeout_cb, pen);
 }
 
+/* The records come over the socket, the answers over D-Bus: what the socket holds goes first. */
 static void
-cp_submit(NgPen *pen, const NpControlRequest *request, CpDoneFunc done)
+cp_before_answer(gpointer user_data)
 {
-	g_autofree CpRequest *req = g_new0(CpRequest, 1);
-	NpStatus st = np_control_request_encode(request, req->buf, sizeof(req->buf), &req->len);
-
-	if (st != NP_OK) {
-		g_warning("pen %s: cannot encode %s: %s", pen_label(pen), np_op_code_to_string(request->op),
-			  np_status_describe(st));
-		if (done != NULL)
-			done(pen, FALSE, NULL);
-		return;
-	}
-	req->id = ++pen->cp_next_id;
-	req->op = request->op;
-	req->done = done;
-	g_queue_push_tail(&pen->cp_queue, g_steal_pointer(&req));
-	cp_next(pen);
+	drain_telemetry(user_data);
 }
 
 void
 ng_pen_request_async(NgPen *pen, const NpControlRequest *request, GAsyncReadyCallback callback,
 		     gpointer user_data)
 {
-	g_autoptr(GTask) task = g_task_new(NULL, NULL, callback, user_data);
-	g_autofree CpRequest *req = NULL;
-
-	if (pen->state != NG_PEN_STATE_READY) {
+	if (pen->state != NG_PEN_STATE_READY &&
+	    !(pen->state == NG_PEN_STATE_SETUP && request->op == NP_OP_SET_TIME)) {
+		g_autoptr(GTask) task = g_task_new(NULL, NULL, callback, user_data);
 		g_task_return_new_error(task, G_IO_ERROR, G_IO_ERROR_NOT_CONNECTED,
 					"pen %s is not connected: wait until it is (needlectl status)",
 					pen_label(pen));
 		return;
 	}
-	req = g_new0(CpRequest, 1);
-	if (np_control_request_encode(request, req->buf, sizeof(req->buf), &req->len) != NP_OK) {
-		g_task_return_new_error(task, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT, "cannot encode %s",
-					np_op_code_to_string(request->op));
-		return;
-	}
-	req->id = ++pen->cp_next_id;
-	req->op = request->op;
-	req->task = g_steal_pointer(&task);
-	g_queue_push_tail(&pen->cp_queue, g_steal_pointer(&req));
-	cp_next(pen);
+	ng_control_point_submit_async(pen->cp, request, callback, user_data);
 }
 
 gboolean
 ng_pen_request_finish(GAsyncResult *result, NpControlResponse *response, GError **error)
 {
-	g_autofree NpControlResponse *resp = g_task_propagate_pointer(G_TASK(result), error);
-
-	if (resp == NULL)
-		return FALSE;
-	*response = *resp;
-	return TRUE;
+	return ng_control_point_submit_finish(result, response, error);
 }
 
 static void
 handle_cp_indication(NgPen *pen, const guint8 *data, gsize len)
 {
-	NpControlResponse resp;
-	size_t offset = 0;
-	NpStatus st = np_control_response_decode(data, len, &resp, &offset);
+	NpStatus st;
+	size_t offset;
 
-	if (st != NP_OK) {
+	if (!ng_control_point_indication(pen->cp, data, len, &st, &offset))
 		note_malformed(pen, NG_MALFORMED_CONTROL_POINT, st, offset);
-		return;
-	}
-	if (pen->cp_current == NULL || pen->cp_current->op != resp.request_op) {
-		g_debug("pen %s: unexpected Control Point answer to %s", pen_label(pen),
-			np_op_code_to_string(resp.request_op));
-		return;
-	}
-	cp_finish(pen, TRUE, &resp);
-}
-
-/* ---- replay: filling gaps with Report Stored Records ---------------------------------------------- */
-
-static void maybe_schedule_replay(NgPen *pen, guint delay_ms);
-
-static void
-publish_lost(NgPen *pen, GArray *lost)
-{
-	for (guint i = 0; i < lost->len; i++) {
-		NgSeqRange *r = &g_array_index(lost, NgSeqRange, i);
-		guint64 n = (guint64)r->last - r->first + 1;
-
-		g_message("pen %s: records %u..%u (%" G_GUINT64_FORMAT
-			  ") are lost: the pen no longer has them",
-			  pen_label(pen), r->first, r->last, n);
-		ng_bridge_get_counters(pen->env->bridge)->lost += n;
-		/* In a session the rule engine reports it (and counts it in the summary). */
-		if (pen->check != NULL && ng_check_gap(pen->check, r->first, r->last, now_ms()))
-			continue;
-		ng_bridge_publish_gap_alert(pen->env->bridge, pen, &pen->topics,
-					    ng_session_get_current_id(pen->session), r->first, r->last,
-					    now_ms());
-	}
-}
-
-static void
-replay_done(NgPen *pen, gboolean ok, const NpControlResponse *resp)
-{
-	g_autoptr(GArray) lost = g_array_new(FALSE, FALSE, sizeof(NgSeqRange));
-	gboolean success = ok && resp->result == NP_RESULT_SUCCESS;
-
-	/* The pen sends the stored records before its answer, but the answer comes over D-Bus
-	 * and the records over the socket: read what the socket holds before judging. */
-	drain_telemetry(pen);
-	if (ok && !success)
-		g_message("pen %s: Report Stored Records answered %s", pen_label(pen),
-			  np_result_code_to_string(resp->result));
-	else if (success)
-		g_info("pen %s: the pen replayed %u stored records", pen_label(pen), resp->records_sent);
-	ng_session_replay_end(pen->session, success, lost);
-	publish_lost(pen, lost);
-	maybe_schedule_replay(pen, success ? REPLAY_DELAY_MS : REPLAY_RETRY_MS);
-}
-
-static gboolean
-replay_cb(gpointer user_data)
-{
-	NgPen *pen = user_data;
-	NpControlRequest req = {.op = NP_OP_REPORT_STORED_RECORDS};
-
-	pen->replay_id = 0;
-	if (pen->state != NG_PEN_STATE_READY)
-		return G_SOURCE_REMOVE;
-	if (!(pen->features.feature_bits & NP_FEATURE_STORED_RECORDS)) {
-		g_autoptr(GArray) lost = g_array_new(FALSE, FALSE, sizeof(NgSeqRange));
-		ng_session_give_up_holes(pen->session, lost);
-		publish_lost(pen, lost);
-		return G_SOURCE_REMOVE;
-	}
-	if (!ng_session_replay_begin(pen->session, &req.u.first_seq))
-		return G_SOURCE_REMOVE;
-	g_info("pen %s: %" G_GUINT64_FORMAT " records missing; asking for stored records from %u",
-	       pen_label(pen), ng_session_get_missing(pen->session), req.u.first_seq);
-	cp_submit(pen, &req, replay_done);
-	return G_SOURCE_REMOVE;
-}
-
-static void
-maybe_schedule_replay(NgPen *pen, guint delay_ms)
-{
-	if (pen->replay_id != 0 || pen->state != NG_PEN_STATE_READY ||
-	    ng_session_get_n_holes(pen->session) == 0 || ng_session_replay_in_progress(pen->session))
-		return;
-	pen->replay_id = g_timeout_add(delay_ms, replay_cb, pen);
 }
 
 /* ---- telemetry: the hot path -------------------------------------------------------------------- */
 
-/* Records of a running session whose start event never came: check the session from here on. */
-static void
-check_unseen_session(NgPen *pen, const NpTelemetryRecord *rec)
-{
-	NpCartridge cartridge = {pen->status.cartridge_id, pen->status.needle_count, 0};
+/* Records decoded per listener call: a notification of MTU 517 holds at most about 50. */
+#define RECORDS_PER_CALL 64
 
-	if (!ng_session_is_active(pen->session) || ng_session_get_current_id(pen->session) != rec->session_id)
-		return;
-	ng_check_start_unseen(pen->check, rec->session_id, ng_session_get_current_start_ms(pen->session),
-			      &cartridge, pen->area,
-			      !pen->have_status || (pen->status.flags & NP_STATUS_FLAG_CLOCK_SET) != 0);
-	push_limits(pen);
-}
-
-/* One notification: decode → session (sequence, time) → rules → payload → outbox. */
+/* One notification: decode, hand the records to the listener. */
 static void
 handle_telemetry(NgPen *pen, const guint8 *data, gsize len)
 {
 	NpTelemetryReader reader;
-	NpTelemetryRecord rec;
-	NpStatus st;
-	gint64 now = now_ms();
+	NpTelemetryRecord recs[RECORDS_PER_CALL];
+	guint n = 0;
 	gboolean replayed = FALSE;
-	guint8 area = pen->area;
+	NpStatus st;
 
 	pen->counters.notifications++;
 	np_telemetry_reader_init(&reader, data, len, pen->features.max_depth_centi_mm);
-	while ((st = np_telemetry_reader_next(&reader, &rec)) == NP_OK) {
-		gint64 t_ms = 0;
+	while ((st = np_telemetry_reader_next(&reader, &recs[n])) == NP_OK) {
+		const NpTelemetryRecord *rec = &recs[n];
 
-		if (ng_session_accept_record(pen->session, &rec, now, &t_ms) == NG_SEQ_DUPLICATE) {
-			pen->counters.duplicates++;
-			ng_bridge_get_counters(pen->env->bridge)->duplicates++;
-			continue;
+		if ((rec->flags & NP_TELEMETRY_FLAG_AREA) && !(rec->flags & NP_TELEMETRY_FLAG_REPLAYED))
+			pen->area = rec->area;
+		replayed |= (rec->flags & NP_TELEMETRY_FLAG_REPLAYED) != 0;
+		if (++n == RECORDS_PER_CALL) {
+			NOTIFY(pen, records, recs, n, pen->env->listener_data);
+			n = 0;
 		}
-		if ((rec.flags & NP_TELEMETRY_FLAG_AREA) && !(rec.flags & NP_TELEMETRY_FLAG_REPLAYED))
-			pen->area = rec.area;
-		replayed |= (rec.flags & NP_TELEMETRY_FLAG_REPLAYED) != 0;
-		if (G_LIKELY(pen->check != NULL) && G_UNLIKELY(ng_check_record(pen->check, &rec, t_ms)))
-			check_unseen_session(pen, &rec);
-		ng_bridge_publish_telemetry(pen->env->bridge, &pen->topics, pen->serial, &rec, t_ms);
-		pen->counters.records++;
 	}
-	ng_bridge_flush_telemetry(pen->env->bridge);
-	if (G_UNLIKELY(pen->area != area))
-		push_limits(pen);
+	if (n > 0)
+		NOTIFY(pen, records, recs, n, pen->env->listener_data);
 	if (st != NP_ERR_END)
 		note_malformed(pen, NG_MALFORMED_TELEMETRY, st, reader.fault_offset);
 	/* A long replay is progress, not a silent pen: give its answer more time. */
-	if (replayed && pen->cp_current != NULL && pen->cp_current->op == NP_OP_REPORT_STORED_RECORDS) {
-		clear_source(&pen->cp_timeout_id);
-		pen->cp_timeout_id = g_timeout_add_seconds(CP_TIMEOUT_S, cp_timeout_cb, pen);
-	}
-	if (G_UNLIKELY(ng_session_get_n_holes(pen->session) > 0))
-		maybe_schedule_replay(pen, REPLAY_DELAY_MS);
+	if (replayed && ng_control_point_get_current_op(pen->cp) == NP_OP_REPORT_STORED_RECORDS)
+		ng_control_point_extend(pen->cp);
 }
 
 /* Reads what the socket holds; FALSE when it closed. */
@@ -698,6 +492,7 @@ drain_telemetry(NgPen *pen)
 
 /* ---- other notifications ------------------------------------------------------------------------ */
 
+/* The pen's status follows its events between two Pen Status reads. */
 static void
 update_from_event(NgPen *pen, const NpSessionEvent *ev)
 {
@@ -741,73 +536,11 @@ update_from_event(NgPen *pen, const NpSessionEvent *ev)
 	}
 }
 
-/* ---- plans: limits and live validation ------------------------------------------------------------ */
-
-static void
-limits_done(NgPen *pen, gboolean ok, const NpControlResponse *resp)
-{
-	if (ok && resp->result == NP_RESULT_SUCCESS)
-		return;
-	if (pen->check != NULL)
-		ng_check_limits_failed(pen->check);
-	g_message("pen %s: %s %s: the plan's limits are checked, not enforced by the pen", pen_label(pen),
-		  np_op_code_to_string(resp != NULL ? resp->request_op : NP_OP_SET_LIMITS),
-		  ok ? np_result_code_to_string(resp->result) : "got no answer");
-}
-
-/* Set Limits for the current area at session start and on every area change (Clear Limits when the
- * plan has none for it): the pen then cannot go past the plan even if the room misses an alert. */
-static void
-push_limits(NgPen *pen)
-{
-	NpControlRequest req = {.op = NP_OP_SET_LIMITS};
-
-	if (pen->check == NULL || pen->state != NG_PEN_STATE_READY || !pen->have_features ||
-	    !(pen->features.feature_bits & NP_FEATURE_LIMIT_ENFORCEMENT) ||
-	    !ng_session_is_active(pen->session))
-		return;
-	if (!ng_check_wanted_limits(pen->check, pen->area, pen->features.max_depth_centi_mm, &req.u.limits)) {
-		/* Nothing to clear: the pen says no limits are active. */
-		if (pen->have_status && !(pen->status.flags & NP_STATUS_FLAG_LIMITS_ACTIVE))
-			return;
-		req.op = NP_OP_CLEAR_LIMITS;
-	}
-	ng_check_limits_sent(pen->check, &req.u.limits);
-	g_debug("pen %s: %s for %s", pen_label(pen), np_op_code_to_string(req.op),
-		np_area_to_string(pen->area));
-	cp_submit(pen, &req, limits_done);
-}
-
-/* The rules see each event; an ended message carries the summary they made, so they go first for
- * it, and after the message for the others (a session's alerts follow its "started"). */
-static void
-check_and_publish_event(NgPen *pen, const NpSessionEvent *ev, gint64 t_ms)
-{
-	gint64 start_ms = ng_session_get_current_start_ms(pen->session);
-	const char *plan_id = NULL;
-	const char *ended_fields = NULL;
-
-	if (pen->check != NULL && ev->type == NP_EVENT_SESSION_ENDED) {
-		ng_check_event(pen->check, ev, t_ms, start_ms);
-		plan_id = ng_check_get_session_plan_id(pen->check);
-		ended_fields = ng_check_get_ended_fields(pen->check);
-	} else if (pen->check != NULL && ev->type == NP_EVENT_SESSION_STARTED) {
-		plan_id = ng_check_begin_session(pen->check);
-	}
-	ng_bridge_publish_session_event(pen->env->bridge, pen, &pen->topics, ev, t_ms, plan_id, ended_fields);
-	if (pen->check == NULL || ev->type == NP_EVENT_SESSION_ENDED)
-		return;
-	ng_check_event(pen->check, ev, t_ms, start_ms);
-	if (ev->type == NP_EVENT_SESSION_STARTED || ev->type == NP_EVENT_AREA_CHANGED)
-		push_limits(pen);
-}
-
 static void
 handle_session_event(NgPen *pen, const guint8 *data, gsize len)
 {
 	NpSessionEvent ev;
 	size_t offset = 0;
-	gint64 t_ms = 0;
 	NpStatus st = np_session_event_decode(data, len, &ev, &offset);
 
 	if (st != NP_OK) {
@@ -817,16 +550,8 @@ handle_session_event(NgPen *pen, const guint8 *data, gsize len)
 	/* The records the pen sent before this event may still wait on the socket (D-Bus can outrun
 	 * it): a session's summary must count its last records. */
 	drain_telemetry(pen);
-	if (ng_session_accept_event(pen->session, &ev, now_ms(), &t_ms) == NG_SEQ_DUPLICATE) {
-		pen->counters.duplicates++;
-		ng_bridge_get_counters(pen->env->bridge)->duplicates++;
-		return;
-	}
 	update_from_event(pen, &ev);
-	check_and_publish_event(pen, &ev, t_ms);
-	ng_bridge_publish_pen_state(pen->env->bridge, pen, &pen->topics);
-	if (ng_session_get_n_holes(pen->session) > 0)
-		maybe_schedule_replay(pen, REPLAY_DELAY_MS);
+	NOTIFY(pen, event, &ev, pen->env->listener_data);
 }
 
 static void
@@ -843,7 +568,7 @@ handle_pen_status(NgPen *pen, const guint8 *data, gsize len, gboolean publish)
 	pen->status = status;
 	pen->have_status = TRUE;
 	if (publish)
-		ng_bridge_publish_pen_state(pen->env->bridge, pen, &pen->topics);
+		NOTIFY(pen, status_changed, pen->env->listener_data);
 }
 
 static void
@@ -861,7 +586,7 @@ handle_battery(NgPen *pen, const guint8 *data, gsize len, gboolean publish)
 		return;
 	pen->battery = percent;
 	if (publish)
-		ng_bridge_publish_pen_state(pen->env->bridge, pen, &pen->topics);
+		NOTIFY(pen, status_changed, pen->env->listener_data);
 }
 
 void
@@ -877,11 +602,11 @@ ng_pen_characteristic_changed(NgPen *pen, const char *path, GVariant *changed)
 	if (value == NULL)
 		return;
 	data = g_variant_get_fixed_array(value, &len, 1);
-	if (g_strcmp0(path, pen->chr_paths[CHR_TELEMETRY]) == 0 && !pen->acquired && pen->session != NULL)
+	if (g_strcmp0(path, pen->chr_paths[CHR_TELEMETRY]) == 0 && !pen->acquired && pen->have_features)
 		handle_telemetry(pen, data, len);
 	else if (g_strcmp0(path, pen->chr_paths[CHR_CONTROL_POINT]) == 0)
 		handle_cp_indication(pen, data, len);
-	else if (g_strcmp0(path, pen->chr_paths[CHR_SESSION_EVENT]) == 0 && pen->session != NULL)
+	else if (g_strcmp0(path, pen->chr_paths[CHR_SESSION_EVENT]) == 0 && pen->have_features)
 		handle_session_event(pen, data, len);
 	else if (g_strcmp0(path, pen->chr_paths[CHR_PEN_STATUS]) == 0)
 		handle_pen_status(pen, data, len, pen->state == NG_PEN_STATE_READY);
@@ -916,7 +641,6 @@ static gboolean
 got_serial(NgPen *pen, const guint8 *data, gsize len, GError **error)
 {
 	g_autofree char *serial = bytes_to_string(data, len);
-	NgSession *session;
 
 	if (!serial_is_valid(serial)) {
 		g_set_error(
@@ -926,23 +650,10 @@ got_serial(NgPen *pen, const guint8 *data, gsize len, GError **error)
 		return FALSE;
 	}
 	if (pen->serial == NULL || !g_str_equal(pen->serial, serial)) {
-		ng_pen_topics_clear(&pen->topics);
 		g_free(pen->serial);
 		pen->serial = g_steal_pointer(&serial);
-		ng_pen_topics_init(&pen->topics, pen->env->bridge, pen->serial);
+		ng_control_point_set_label(pen->cp, pen->serial);
 	}
-	session = g_hash_table_lookup(pen->env->sessions, pen->serial);
-	if (session == NULL) {
-		session = ng_session_new(pen->env->store, pen->serial, error);
-		if (session == NULL)
-			return FALSE;
-		g_hash_table_insert(pen->env->sessions, g_strdup(pen->serial), session);
-	}
-	pen->session = session;
-	pen->check = pen->env->checks != NULL ? ng_checks_get(pen->env->checks, pen->serial) : NULL;
-	/* Every connection, also the first of a new NgPen after bluetoothd came back: a replay
-	 * the last connection left unanswered is over. */
-	ng_session_connected(session);
 	return TRUE;
 }
 
@@ -975,9 +686,9 @@ got_features(NgPen *pen, const guint8 *data, gsize len, GError **error)
 		return FALSE;
 	}
 	pen->have_features = TRUE;
-	ng_session_set_pen_features(pen->session,
-				    (pen->features.feature_bits & NP_FEATURE_STORED_RECORDS) != 0,
-				    pen->features.stored_records_capacity);
+	/* The serial and the features are known: the owner binds the pen to its runtime. */
+	if (pen->env->listener != NULL && pen->env->listener->identified != NULL)
+		return pen->env->listener->identified(pen, pen->env->listener_data, error);
 	return TRUE;
 }
 
@@ -1041,7 +752,7 @@ static void
 refuse_pen(NgPen *pen, const char *why)
 {
 	g_warning("pen %s (%s): refused: %s", pen_label(pen), pen->address, why);
-	ng_bridge_publish_bridge_event(pen->env->bridge, pen, "refused", why);
+	NOTIFY(pen, refused, why, pen->env->listener_data);
 	drop_connection(pen);
 	request_disconnect(pen);
 	set_state(pen, NG_PEN_STATE_REFUSED);
@@ -1200,77 +911,6 @@ subscribe_telemetry(NgPen *pen)
 	    CALL_TIMEOUT_MS, NULL, pen->cancellable, acquire_cb, pen);
 }
 
-/* Our session is open but the pen's status says it is over: it ended while the link was down. */
-static gboolean
-session_ended_while_away(NgPen *pen)
-{
-	return pen->have_status && ng_session_is_active(pen->session) &&
-	       !(pen->status.state == NP_PEN_STATE_SESSION_ACTIVE &&
-		 pen->status.session_id == ng_session_get_current_id(pen->session));
-}
-
-/* The pen's status (read at this connection) says no session, or another one, runs while ours
- * is open: ours ended while the link was down, and its end event is gone with it. */
-static void
-reconcile_session(NgPen *pen)
-{
-	NgSession *session = pen->session;
-	guint16 id = ng_session_get_current_id(session);
-	gint64 start_ms = ng_session_get_current_start_ms(session);
-	const char *plan_id = NULL;
-	const char *ended_fields = NULL;
-
-	if (!session_ended_while_away(pen))
-		return;
-	if (!ng_session_end_unseen(session))
-		return;
-	g_message("pen %s: session %u ended while the pen was away; its end event was lost", pen_label(pen),
-		  id);
-	/* Its summary is made with what came, marked incomplete (reason unknown, end_event_lost). */
-	if (pen->check != NULL) {
-		ng_check_session_lost(pen->check, now_ms(), start_ms);
-		plan_id = ng_check_get_session_plan_id(pen->check);
-		ended_fields = ng_check_get_ended_fields(pen->check);
-	}
-	ng_bridge_publish_lost_session_end(pen->env->bridge, pen, &pen->topics, id, start_ms, now_ms(),
-					   plan_id, ended_fields);
-}
-
-static void
-catch_up_done(NgPen *pen, gboolean ok, const NpControlResponse *resp)
-{
-	/* The records come over the socket, the answer over D-Bus: read what the socket holds. */
-	drain_telemetry(pen);
-	if (!ok || resp->result != NP_RESULT_SUCCESS)
-		g_message("pen %s: Report Stored Records after reconnecting %s", pen_label(pen),
-			  ok ? np_result_code_to_string(resp->result) : "got no answer");
-	reconcile_session(pen);
-	ng_bridge_publish_pen_state(pen->env->bridge, pen, &pen->topics);
-	ng_bridge_publish_devices(pen->env->bridge);
-	maybe_schedule_replay(pen, REPLAY_DELAY_MS);
-}
-
-/*
- * A session that ended while the link was down leaves no later record to reveal a gap, so the
- * records the pen stored after the last one seen are asked for before the session is closed;
- * otherwise they would never be fetched. TRUE if the request was sent.
- */
-static gboolean
-catch_up_stored_records(NgPen *pen)
-{
-	NpControlRequest req = {.op = NP_OP_REPORT_STORED_RECORDS};
-	gint64 high = ng_session_get_high_seq(pen->session);
-
-	if (!(pen->features.feature_bits & NP_FEATURE_STORED_RECORDS) || high < 0 || high >= G_MAXUINT32 ||
-	    !session_ended_while_away(pen))
-		return FALSE;
-	req.u.first_seq = (guint32)high + 1;
-	g_info("pen %s: its session ended while away; asking for stored records from %u", pen_label(pen),
-	       req.u.first_seq);
-	cp_submit(pen, &req, catch_up_done);
-	return TRUE;
-}
-
 static void
 become_ready(NgPen *pen)
 {
@@ -1280,21 +920,23 @@ become_ready(NgPen *pen)
 		  pen->firmware != NULL ? pen->firmware : "unknown",
 		  pen->acquired ? "AcquireNotify" : "StartNotify");
 	set_state(pen, NG_PEN_STATE_READY);
-	if (!catch_up_stored_records(pen))
-		reconcile_session(pen);
-	ng_bridge_publish_bridge_event(pen->env->bridge, pen, "connected", NULL);
-	ng_bridge_publish_pen_state(pen->env->bridge, pen, &pen->topics);
-	ng_bridge_publish_devices(pen->env->bridge);
-	maybe_schedule_replay(pen, REPLAY_DELAY_MS);
 }
 
 static void
-set_time_done(NgPen *pen, gboolean ok, const NpControlResponse *resp)
+set_time_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 {
-	pen->clock_set = ok && resp->result == NP_RESULT_SUCCESS;
+	NgPen *pen = user_data;
+	g_autoptr(GError) error = NULL;
+	NpControlResponse resp = {0};
+	gboolean ok = ng_control_point_submit_finish(res, &resp, &error);
+
+	/* The link dropped (the request failed with it): the driver has moved on. */
+	if (g_error_matches(error, G_IO_ERROR, G_IO_ERROR_NOT_CONNECTED))
+		return;
+	pen->clock_set = ok && resp.result == NP_RESULT_SUCCESS;
 	if (!pen->clock_set)
 		g_message("pen %s: Set Time %s: the gateway stamps its events with its own clock",
-			  pen_label(pen), ok ? np_result_code_to_string(resp->result) : "got no answer");
+			  pen_label(pen), ok ? np_result_code_to_string(resp.result) : error->message);
 	pen->step++;
 	setup_next(pen);
 }
@@ -1304,7 +946,8 @@ set_time(NgPen *pen)
 {
 	NpControlRequest req = {.op = NP_OP_SET_TIME, .u.time_ms = (uint64_t)now_ms()};
 
-	cp_submit(pen, &req, set_time_done);
+	ng_control_point_set_ready(pen->cp, TRUE);
+	ng_control_point_submit_async(pen->cp, &req, set_time_cb, pen);
 }
 
 static void
@@ -1459,18 +1102,13 @@ ng_pen_connect(NgPen *pen)
 			       pen->cancellable, connect_cb, pen);
 }
 
+/* A streaming link is gone: the listener hears it from set_state (). */
 static void
-publish_disconnected(NgPen *pen)
+link_lost(NgPen *pen)
 {
 	pen->counters.disconnects++;
 	if (g_get_monotonic_time() - pen->connected_since > STABLE_CONNECTION_US)
 		pen->attempts = 0;
-	/* The state goes out with connected false: set it before publishing. */
-	pen->state = NG_PEN_STATE_IDLE;
-	ng_bridge_publish_bridge_event(pen->env->bridge, pen, "disconnected", NULL);
-	ng_bridge_publish_pen_state(pen->env->bridge, pen, &pen->topics);
-	ng_bridge_publish_devices(pen->env->bridge);
-	pen->state = NG_PEN_STATE_READY;
 }
 
 static void
@@ -1482,7 +1120,7 @@ on_disconnected(NgPen *pen)
 		g_message("pen %s disconnected", pen_label(pen));
 	drop_connection(pen);
 	if (was_ready)
-		publish_disconnected(pen);
+		link_lost(pen);
 	schedule_reconnect(pen);
 }
 
@@ -1547,7 +1185,7 @@ ng_pen_new(NgPenEnv *env, GDBusObjectManager *manager, GDBusProxy *device, NgPen
 	pen->cancellable = g_cancellable_new();
 	pen->telemetry_fd = -1;
 	pen->battery = -1;
-	g_queue_init(&pen->cp_queue);
+	pen->cp = ng_control_point_new(pen->address, cp_write, cp_before_answer, pen);
 	/* From the main loop, not from inside the object manager's signal emission. */
 	pen->backoff_id = g_idle_add(start_cb, pen);
 	return pen;
@@ -1567,10 +1205,10 @@ ng_pen_detach(NgPen *pen)
 		request_disconnect(pen);
 	if (was_ready) {
 		g_message("pen %s disconnected (its device is gone)", pen_label(pen));
-		publish_disconnected(pen);
+		link_lost(pen);
 	}
 	pen->state_func = NULL;
-	pen->state = NG_PEN_STATE_IDLE;
+	set_state(pen, NG_PEN_STATE_IDLE);
 }
 
 void
@@ -1582,7 +1220,7 @@ ng_pen_free(NgPen *pen)
 	drop_connection(pen);
 	g_clear_object(&pen->cancellable);
 	clear_source(&pen->backoff_id);
-	ng_pen_topics_clear(&pen->topics);
+	g_clear_pointer(&pen->cp, ng_control_point_free);
 	g_object_unref(pen->device);
 	g_object_unref(pen->manager);
 	g_free(pen->path);
@@ -1685,23 +1323,16 @@ ng_pen_get_area(NgPen *pen)
 	return pen->area;
 }
 
-NgSession *
-ng_pen_get_session(NgPen *pen)
-{
-	return pen->session;
-}
-
-NgCheck *
-ng_pen_get_check(NgPen *pen)
-{
-	return pen->check;
-}
-
 void
-ng_pen_plan_changed(NgPen *pen)
+ng_pen_set_user_data(NgPen *pen, gpointer data)
 {
-	if (pen->serial != NULL)
-		ng_bridge_publish_pen_state(pen->env->bridge, pen, &pen->topics);
+	pen->user_data = data;
+}
+
+gpointer
+ng_pen_get_user_data(NgPen *pen)
+{
+	return pen->user_data;
 }
 
 gboolean

@@ -6,24 +6,42 @@
 #include <gio/gio.h>
 
 #include "ng-config.h"
-#include "ng-session.h"
-#include "ng-store.h"
 #include "np.h"
 
 G_BEGIN_DECLS
 
-typedef struct _NgBridge NgBridge;
 typedef struct _NgPen NgPen;
-typedef struct _NgCheck NgCheck;
 
-/* What every pen shares: set up once by main.c, outlives every pen. */
+/*
+ * The pen driver reports through a listener, as BlueZ's bt_gatt_client hands
+ * notifications to registered callbacks: it decodes, it does not decide. The
+ * hub (hub/ng-hub.c) is the listener. Every callback may be NULL.
+ */
+typedef struct {
+	/* Device Information was read: the serial is known (ng_pen_get_serial ()). FALSE with @error
+	 * refuses the connection (it is dropped and tried again later). */
+	gboolean (*identified)(NgPen *pen, gpointer user_data, GError **error);
+	/* The link state changed: READY (streaming), or from READY to anything else (the link is
+	 * gone; ng_pen_get_state () says where it went). */
+	void (*state_changed)(NgPen *pen, int old_state, gpointer user_data);
+	/* One Telemetry notification's records, decoded, in the order sent. */
+	void (*records)(NgPen *pen, const NpTelemetryRecord *records, guint n_records, gpointer user_data);
+	/* One Session Event; the telemetry socket was read first (records sent before it came first). */
+	void (*event)(NgPen *pen, const NpSessionEvent *event, gpointer user_data);
+	/* Battery Level or Pen Status changed while streaming. */
+	void (*status_changed)(NgPen *pen, gpointer user_data);
+	/* A notification that does not decode (counted by the pen too; logged once per kind). */
+	void (*malformed)(NgPen *pen, gpointer user_data);
+	/* The pen speaks a protocol this gateway does not know, or gives an unusable serial. */
+	void (*refused)(NgPen *pen, const char *why, gpointer user_data);
+} NgPenListener;
+
+/* What every pen shares: set up once by its owner, outlives every pen. */
 typedef struct {
 	const NgConfig *config;
 	GDBusConnection *bus;
-	NgBridge *bridge;
-	NgStore *store;		  /* may be NULL (nothing persisted) */
-	GHashTable *sessions;	  /* serial -> NgSession: kept across connections and bluetoothd restarts */
-	struct _NgChecks *checks; /* plans and live validation (ng-check.h); NULL: none (unit tests) */
+	const NgPenListener *listener;
+	gpointer listener_data;
 } NgPenEnv;
 
 typedef enum {
@@ -59,16 +77,16 @@ typedef struct {
 	guint64 disconnects;
 } NgPenCounters;
 
-/* Called whenever the pen's state changes (the scheduler in ng-bluez.c listens). */
+/* Called whenever the pen's state changes: the connection scheduler in ng-bluez.c. */
 typedef void (*NgPenStateFunc)(NgPen *pen, NgPenState old_state, gpointer user_data);
 
 /* device is the Device1 proxy from the object manager, which also finds the pen's GATT objects. */
 NgPen *ng_pen_new(NgPenEnv *env, GDBusObjectManager *manager, GDBusProxy *device, NgPenStateFunc state_func,
 		  gpointer state_data);
-/* The device is going away (removed, unbonded, bluetoothd gone): says so on MQTT if it was
+/* The device is going away (removed, unbonded, bluetoothd gone): tells the listener if it was
  * connected, and stops everything. Call before ng_pen_free (). */
 void ng_pen_detach(NgPen *pen);
-/* Frees without a word to BlueZ (it may be gone); sessions stay in env->sessions. */
+/* Frees without a word to BlueZ (it may be gone). */
 void ng_pen_free(NgPen *pen);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(NgPen, ng_pen_free)
 
@@ -98,17 +116,14 @@ gboolean ng_pen_get_features(NgPen *pen, NpPenFeatures *features);
 gboolean ng_pen_get_status(NgPen *pen, NpPenStatus *status);
 /* The area the pen works on now (last record or event), 0 if unknown. */
 guint8 ng_pen_get_area(NgPen *pen);
-NgSession *ng_pen_get_session(NgPen *pen);
-/* The pen's live validation (ng-check.h), NULL before its serial is known or without env->checks. */
-NgCheck *ng_pen_get_check(NgPen *pen);
-/* Its plan assignment changed: republishes pens/<serial>/state. */
-void ng_pen_plan_changed(NgPen *pen);
+/* The owner's data (the hub's runtime of this pen). */
+void ng_pen_set_user_data(NgPen *pen, gpointer data);
+gpointer ng_pen_get_user_data(NgPen *pen);
 gboolean ng_pen_uses_acquire_notify(NgPen *pen);
 void ng_pen_get_counters(NgPen *pen, NgPenCounters *counters);
 
-/* One Control Point request from outside the pen driver (Identify, Stop Session from the D-Bus
- * API or MQTT), queued behind the driver's own. Fails with G_IO_ERROR_NOT_CONNECTED unless the
- * pen is ready or when the link drops first, G_IO_ERROR_TIMED_OUT when the pen does not answer.
+/* One Control Point request (ng-control-point.h): fails with G_IO_ERROR_NOT_CONNECTED unless the pen
+ * is ready or when the link drops first, G_IO_ERROR_TIMED_OUT when the pen does not answer.
  * Otherwise returns the pen's response (its result code may still say no). */
 void ng_pen_request_async(NgPen *pen, const NpControlRequest *request, GAsyncReadyCallback callback,
 			  gpointer user_data);

@@ -8,7 +8,6 @@
 #include <string.h>
 
 #include "ng-json.h"
-#include "ng-payload.h"
 
 GQuark
 ng_plan_error_quark(void)

@@ -6,12 +6,11 @@
 #include <string.h>
 
 #include "ng-json.h"
-#include "ng-payload.h"
 #include "ng-summary.h"
 
 #define AREA_SLOTS	(NP_AREA_COUNT + 1)
 #define AREA_UNKNOWN	NP_AREA_COUNT
-#define ALERTS_JSON_MAX 500u /* alerts kept for the journal per session; the MQTT stream has them all */
+#define ALERTS_KEPT_MAX 500u /* alerts kept for the journal per session; the MQTT stream has them all */
 #define DAY_MS		G_GINT64_CONSTANT(86400000)
 
 typedef struct {
@@ -158,8 +157,7 @@ struct _NgRules {
 	char *plan_areas;
 	char *plan_needles;
 	NgSummary *summary;
-	GString *alerts_json;
-	guint alerts_json_count;
+	GArray *alerts; /* NgAlert: the session's, for the journal */
 };
 
 NgRules *
@@ -174,7 +172,7 @@ ng_rules_new(const NgRulesConfig *config, NgAlertFunc func, gpointer user_data)
 	self->user_data = user_data;
 	self->open = g_array_new(FALSE, TRUE, sizeof(OpenCondition));
 	self->summary = ng_summary_new();
-	self->alerts_json = g_string_new("[]");
+	self->alerts = g_array_new(FALSE, FALSE, sizeof(NgAlert));
 	return self;
 }
 
@@ -188,7 +186,7 @@ ng_rules_free(NgRules *self)
 	g_free(self->plan_areas);
 	g_free(self->plan_needles);
 	ng_summary_free(self->summary);
-	g_string_free(self->alerts_json, TRUE);
+	g_array_unref(self->alerts);
 	g_free(self);
 }
 
@@ -204,10 +202,11 @@ ng_rules_get_summary(NgRules *self)
 	return self->summary;
 }
 
-const char *
-ng_rules_get_alerts_json(NgRules *self)
+const NgAlert *
+ng_rules_get_alerts(NgRules *self, guint *n_alerts)
 {
-	return self->alerts_json->str;
+	*n_alerts = self->alerts->len;
+	return (const NgAlert *)(gpointer)self->alerts->data;
 }
 
 /* ---- emitting --------------------------------------------------------------------- */
@@ -269,14 +268,8 @@ emit(NgRules *self, NgAlert *a)
 {
 	if (a->state != NG_ALERT_CLEARED)
 		ng_summary_add_alert(self->summary, a);
-	if (self->alerts_json_count < ALERTS_JSON_MAX) {
-		g_string_truncate(self->alerts_json, self->alerts_json->len - 1);
-		if (self->alerts_json_count > 0)
-			g_string_append_c(self->alerts_json, ',');
-		ng_rules_alert_to_json(self->alerts_json, a, NULL);
-		g_string_append_c(self->alerts_json, ']');
-		self->alerts_json_count++;
-	}
+	if (self->alerts->len < ALERTS_KEPT_MAX)
+		g_array_append_val(self->alerts, *a);
 	self->func(a, self->user_data);
 }
 
@@ -797,8 +790,7 @@ reset_session(NgRules *self, const NgSessionStart *start, NgPlan *plan)
 	self->session_too_long = FALSE;
 	memset(self->excursions, 0, sizeof self->excursions);
 	g_array_set_size(self->open, 0);
-	g_string_assign(self->alerts_json, "[]");
-	self->alerts_json_count = 0;
+	g_array_set_size(self->alerts, 0);
 	ng_summary_reset(self->summary, plan, start->session_id, start->start_ms);
 }
 
@@ -840,51 +832,4 @@ ng_rules_session_end(NgRules *self, guint32 seq, gint64 t_ms, guint32 duration_m
 		g_array_remove_index(self->open, 0);
 	}
 	self->in_session = FALSE;
-}
-
-/* ---- JSON ------------------------------------------------------------------------- */
-
-static void
-append_value(GString *out, const NgAlertValue *v)
-{
-	switch (v->kind) {
-	case NG_VALUE_NONE:
-		g_string_append(out, "null");
-		break;
-	case NG_VALUE_FIXED:
-		ng_json_append_fixed(out, v->num, v->decimals);
-		break;
-	case NG_VALUE_STRING:
-		ng_json_append_string(out, v->str);
-		break;
-	}
-}
-
-void
-ng_rules_alert_to_json(GString *out, const NgAlert *a, const char *pen)
-{
-	g_return_if_fail(out != NULL && a != NULL);
-	g_string_append_c(out, '{');
-	if (pen != NULL) {
-		g_string_append(out, "\"pen\":");
-		ng_json_append_string(out, pen);
-		g_string_append_c(out, ',');
-	}
-	g_string_append_printf(out, "\"session\":%u,\"seq\":%" G_GUINT32_FORMAT ",\"t\":", a->session_id,
-			       a->seq);
-	ng_json_append_time(out, a->t_ms);
-	g_string_append_printf(out, ",\"severity\":\"%s\",\"rule\":\"%s\",\"area\":\"%s\",\"measured\":",
-			       ng_severity_to_string(a->severity), ng_rule_to_string(a->rule),
-			       np_area_to_string(a->area));
-	append_value(out, &a->measured);
-	g_string_append(out, ",\"limit\":");
-	append_value(out, &a->limit);
-	g_string_append(out, ",\"unit\":");
-	ng_json_append_string(out, a->unit);
-	g_string_append(out, ",\"message\":");
-	ng_json_append_string(out, a->message);
-	g_string_append_printf(out, ",\"state\":\"%s\",\"id\":%u", ng_alert_state_to_string(a->state), a->id);
-	if (a->state == NG_ALERT_CLEARED)
-		g_string_append_printf(out, ",\"duration_ms\":%" G_GINT64_FORMAT, a->duration_ms);
-	g_string_append_c(out, '}');
 }

@@ -152,14 +152,8 @@ void ng_rules_session_end(NgRules *rules, guint32 seq, gint64 t_ms, guint32 dura
 gboolean ng_rules_in_session(NgRules *rules);
 /* The summary of the current (or last ended) session. */
 NgSummary *ng_rules_get_summary(NgRules *rules);
-/* Every alert of the current (or last) session as a JSON array of alert payloads without "pen". */
-const char *ng_rules_get_alerts_json(NgRules *rules);
-
-/*
- * Appends the MQTT alert payload: {"pen","session","seq","t","severity","rule",
- * "area","measured","limit","unit","message","state","id"} plus "duration_ms"
- * when cleared. pen NULL leaves "pen" out.
- */
-void ng_rules_alert_to_json(GString *out, const NgAlert *alert, const char *pen);
+/* The alerts of the current (or last) session, raised, cleared and events, in order (the first
+ * 500): for the journal. Valid until the next alert. */
+const NgAlert *ng_rules_get_alerts(NgRules *rules, guint *n_alerts);
 
 G_END_DECLS

@@ -6,7 +6,6 @@
 #include <string.h>
 
 #include "ng-json.h"
-#include "ng-payload.h"
 
 #define HOUR_MS G_GINT64_CONSTANT(3600000)
 #define DAY_MS	G_GINT64_CONSTANT(86400000)

@@ -1,512 +1,586 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* Live validation of a pen's sessions: its rule engine, the session's plan, the limits sent, the journal. */
+/* One pen's runtime in the hub: its sessions, checks, replay and open alerts, and the order of what is said.
+ */
 
 #include "config.h"
 
 #include "ng-runtime.h"
 
-#include "ng-publisher.h"
-#include "ng-json.h"
-#include "ng-payload.h"
-#include "ng-summary.h"
+/* A hole may be a session event whose indication (D-Bus) is a little behind the telemetry
+ * socket: give it this long before asking the pen for its stored records. */
+#define REPLAY_DELAY_MS 300
+#define REPLAY_RETRY_MS 2000
 
-/* Records that came before their session's start event (the socket outruns D-Bus): at most this many
- * wait for it, a second or so at the fastest rate. */
-#define PENDING_MAX 512u
-/* Records of a session that span this long with no start event: the event is lost (the gateway came
- * up, or the pen came back, in the middle of the session), check the session from here on. */
-#define UNSEEN_START_AFTER_MS 1000u
-
-typedef struct {
-	NpTelemetryRecord rec;
-	gint64 t_ms;
-} Pending;
-
-struct _NgCheck {
-	NgChecks *hub;
+struct _NgRuntime {
+	NgRuntimeEnv env;
 	char *serial;
-	char *alert_topic;
-	NgRules *rules;
-	GString *buf; /* alert payloads */
+	NgPenTopics topics;
+	char *last_state; /* the last pens/<id>/state sent, without its time */
+	NgSession *session;
+	NgCheck *check; /* NULL without env.checks */
+	NpPenFeatures features;
+	NpPenStatus status;
+	gboolean have_status;
+	guint8 area;
 
-	gboolean in_session;
-	gboolean unseen_start; /* started by ng_check_start_unseen (): its start event was not seen */
-	guint16 session_id;
-	gint64 start_ms;
-	NgPlan *plan; /* the session's (or the last session's): taken at its start */
-	gboolean plan_taken;
-
-	/* The telemetry_gap being reported: its payload names the range. */
-	gboolean gap;
-	guint32 gap_first;
-	guint32 gap_last;
-
-	GString *ended; /* the last "ended" message's added fields */
-	char *ended_plan_id;
-
-	gboolean limits_asked; /* Set/Clear Limits sent, "limits applied" not yet seen */
-	NpLimits asked;
-	gboolean limits_known; /* the pen said which limits it applies */
-	NpLimits applied;
-	guint64 limits_mismatches;
-
-	GArray *pending; /* Pending: records of a session the rules have not seen start (yet) */
+	const NgRuntimeLinkOps *link_ops; /* NULL while the pen is not streaming */
+	gpointer link;
+	guint replay_id;
+	GCancellable *cancellable; /* this link's requests */
+	GArray *open_alerts;	   /* NgAlert: raised, not cleared */
 };
 
-static const NpLimits no_limits = {NP_LIMIT_NONE, NP_LIMIT_NONE, NP_LIMIT_NONE};
+typedef void (*RequestDoneFunc)(NgRuntime *rt, gboolean ok, const NpControlResponse *resp);
 
-/* ---- alerts --------------------------------------------------------------------------------------- */
+typedef struct {
+	NgRuntime *rt;
+	GCancellable *cancellable;
+	RequestDoneFunc done;
+} Request;
 
-/* The engine's callback: the alert goes out at once, QoS 1, never dropped. Must not call the engine. */
-static void
-alert_cb(const NgAlert *alert, gpointer user_data)
+static void maybe_schedule_replay(NgRuntime *rt, guint delay_ms);
+static void push_limits(NgRuntime *rt);
+
+static gint64
+now_ms(void)
 {
-	NgCheck *check = user_data;
-	GString *out = check->buf;
-
-	g_string_truncate(out, 0);
-	ng_rules_alert_to_json(out, alert, check->serial);
-	if (alert->rule == NG_RULE_TELEMETRY_GAP && check->gap) {
-		g_string_truncate(out, out->len - 1);
-		g_string_append_printf(
-		    out, ",\"first_seq\":%" G_GUINT32_FORMAT ",\"last_seq\":%" G_GUINT32_FORMAT "}",
-		    check->gap_first, check->gap_last);
-	}
-	if (alert->state != NG_ALERT_CLEARED)
-		g_message("pen %s: %s alert %s: %s", check->serial, ng_severity_to_string(alert->severity),
-			  ng_rule_to_string(alert->rule), alert->message);
-	ng_bridge_publish_alert(check->hub->bridge, check->alert_topic, out->str, out->len);
+	return g_get_real_time() / 1000;
 }
 
-/* ---- the hub --------------------------------------------------------------------------------------- */
-
-static void
-check_free(NgCheck *check)
+static NgPublisherCounters *
+counters(NgRuntime *rt)
 {
-	ng_rules_free(check->rules);
-	g_clear_pointer(&check->plan, ng_plan_unref);
-	g_string_free(check->buf, TRUE);
-	g_string_free(check->ended, TRUE);
-	g_free(check->ended_plan_id);
-	g_free(check->alert_topic);
-	g_free(check->serial);
-	g_array_unref(check->pending);
-	g_free(check);
+	return ng_publisher_get_counters(rt->env.publisher);
 }
 
-NgChecks *
-ng_checks_new(NgStore *store, NgBridge *bridge, NgAssign *assign, GError **error)
+static void
+changed(NgRuntime *rt)
 {
-	g_autoptr(NgChecks) checks = g_new0(NgChecks, 1);
+	if (rt->env.changed != NULL)
+		rt->env.changed(rt, rt->env.user_data);
+}
 
-	checks->store = store;
-	checks->bridge = bridge;
-	checks->assign = assign;
-	checks->checks = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, (GDestroyNotify)check_free);
-	if (store != NULL) {
-		checks->journal = ng_journal_new(ng_store_get_db(store), error);
-		if (checks->journal == NULL)
-			return NULL;
-		checks->cartridges = ng_cartridges_new(ng_store_get_db(store), error);
-		if (checks->cartridges == NULL)
-			return NULL;
-		ng_store_touch(store);
-	}
-	return g_steal_pointer(&checks);
+/* ---- life ------------------------------------------------------------------------------------- */
+
+NgRuntime *
+ng_runtime_new(const NgRuntimeEnv *env, const char *serial, GError **error)
+{
+	g_autoptr(NgRuntime) rt = g_new0(NgRuntime, 1);
+
+	rt->env = *env;
+	rt->serial = g_strdup(serial);
+	rt->open_alerts = g_array_new(FALSE, FALSE, sizeof(NgAlert));
+	rt->cancellable = g_cancellable_new();
+	ng_pen_topics_init(&rt->topics, env->topics, serial);
+	rt->session = ng_session_new(env->store, serial, error);
+	if (rt->session == NULL)
+		return NULL;
+	rt->check = env->checks != NULL ? ng_checks_get(env->checks, serial) : NULL;
+	return g_steal_pointer(&rt);
 }
 
 void
-ng_checks_free(NgChecks *checks)
+ng_runtime_free(NgRuntime *rt)
 {
-	if (checks == NULL)
+	if (rt == NULL)
 		return;
-	g_hash_table_destroy(checks->checks);
-	g_clear_pointer(&checks->journal, ng_journal_free);
-	g_clear_pointer(&checks->cartridges, ng_cartridges_free);
-	g_free(checks);
-}
-
-NgCheck *
-ng_checks_get(NgChecks *checks, const char *serial)
-{
-	NgCheck *check = g_hash_table_lookup(checks->checks, serial);
-
-	if (check != NULL)
-		return check;
-	check = g_new0(NgCheck, 1);
-	check->hub = checks;
-	check->serial = g_strdup(serial);
-	check->alert_topic =
-	    g_strdup_printf("%s/pens/%s/alert", ng_bridge_get_prefix(checks->bridge), serial);
-	check->rules = ng_rules_new(NULL, alert_cb, check);
-	check->buf = g_string_sized_new(512);
-	check->ended = g_string_new(NULL);
-	check->pending = g_array_new(FALSE, FALSE, sizeof(Pending));
-	g_hash_table_insert(checks->checks, g_strdup(serial), check);
-	return check;
-}
-
-/* ---- records and events -------------------------------------------------------------------------- */
-
-/* Keeps a record whose session the rules have not seen start: its start event may be a moment behind. */
-static void
-keep_pending(NgCheck *check, const NpTelemetryRecord *rec, gint64 t_ms)
-{
-	Pending p = {*rec, t_ms};
-
-	if (check->pending->len > 0 &&
-	    g_array_index(check->pending, Pending, 0).rec.session_id != rec->session_id)
-		g_array_set_size(check->pending, 0);
-	if (check->pending->len < PENDING_MAX)
-		g_array_append_val(check->pending, p);
-}
-
-gboolean
-ng_check_record(NgCheck *check, const NpTelemetryRecord *rec, gint64 t_ms)
-{
-	const Pending *first;
-
-	if (G_LIKELY(check->in_session && rec->session_id == check->session_id)) {
-		ng_rules_record(check->rules, rec, t_ms);
-		return FALSE;
-	}
-	keep_pending(check, rec, t_ms);
-	first = &g_array_index(check->pending, Pending, 0);
-	return check->pending->len >= PENDING_MAX ||
-	       (rec->offset_ms >= first->rec.offset_ms &&
-		rec->offset_ms - first->rec.offset_ms >= UNSEEN_START_AFTER_MS);
-}
-
-/* The session started: the records that came before its start event are checked now. */
-static void
-run_pending(NgCheck *check)
-{
-	for (guint i = 0; i < check->pending->len; i++) {
-		Pending *p = &g_array_index(check->pending, Pending, i);
-		if (p->rec.session_id == check->session_id)
-			ng_rules_record(check->rules, &p->rec, p->t_ms);
-	}
-	g_array_set_size(check->pending, 0);
+	g_cancellable_cancel(rt->cancellable);
+	g_clear_object(&rt->cancellable);
+	g_clear_handle_id(&rt->replay_id, g_source_remove);
+	g_clear_pointer(&rt->session, ng_session_free);
+	ng_pen_topics_clear(&rt->topics);
+	g_array_unref(rt->open_alerts);
+	g_free(rt->last_state);
+	g_free(rt->serial);
+	g_free(rt);
 }
 
 const char *
-ng_check_begin_session(NgCheck *check)
+ng_runtime_get_serial(NgRuntime *rt)
 {
-	NgPlan *plan = ng_assign_get(check->hub->assign, check->serial);
-
-	g_clear_pointer(&check->plan, ng_plan_unref);
-	check->plan = plan != NULL ? ng_plan_ref(plan) : NULL;
-	check->plan_taken = TRUE;
-	return plan != NULL ? plan->plan_id : NULL;
+	return rt->serial;
 }
 
-/* Notes the cartridge in the durable registry: was it used in an earlier session (any pen)? */
-static gboolean
-cartridge_seen_before(NgCheck *check, guint32 cartridge_id)
+const NgPenTopics *
+ng_runtime_get_topics(NgRuntime *rt)
 {
-	g_autoptr(GError) error = NULL;
-	gboolean seen = FALSE;
-
-	if (check->hub->cartridges == NULL || cartridge_id == 0)
-		return FALSE;
-	if (!ng_cartridges_note(check->hub->cartridges, cartridge_id, check->serial, check->session_id,
-				check->start_ms, &seen, &error)) {
-		g_warning("pen %s: cartridge registry: %s", check->serial, error->message);
-		return FALSE;
-	}
-	ng_store_touch(check->hub->store);
-	return seen;
+	return &rt->topics;
 }
 
-/* The journal's latest session of the plan's patient (session_too_soon), 0 when none. */
-static gint64
-previous_session_of_patient(NgCheck *check)
-{
-	g_autoptr(GError) error = NULL;
-	gint64 start = 0;
-
-	if (check->plan == NULL || check->hub->journal == NULL)
-		return 0;
-	if (!ng_journal_last_session_of_patient(check->hub->journal, check->plan->patient_ref, &start,
-						&error)) {
-		if (error != NULL)
-			g_warning("pen %s: journal: %s", check->serial, error->message);
-		return 0;
-	}
-	return start;
-}
+/* ---- requests to the pen ------------------------------------------------------------------------ */
 
 static void
-session_started(NgCheck *check, const NpSessionEvent *ev, gint64 t_ms, gint64 session_start_ms)
+request_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 {
-	NgSessionStart start = {
-	    .session_id = ev->session_id,
-	    .seq = ev->seq,
-	    .start_ms = session_start_ms >= 0 ? session_start_ms : t_ms,
-	    .cartridge = ev->u.started.cartridge,
-	    .area = ev->u.started.area,
-	    .clock_set = ev->pen_clock_ms != 0,
-	};
+	g_autofree Request *req = user_data;
+	g_autoptr(GCancellable) cancellable = req->cancellable;
+	g_autoptr(GError) error = NULL;
+	NpControlResponse resp = {0};
+	gboolean ok;
 
-	if (check->in_session && check->unseen_start && check->session_id == ev->session_id) {
-		/* Late, not lost: the session is being checked already. */
-		check->unseen_start = FALSE;
-		check->plan_taken = FALSE;
+	/* The runtime is gone, or this link is: its answer means nothing now. */
+	if (g_cancellable_is_cancelled(cancellable))
 		return;
-	}
-	if (!check->plan_taken)
-		ng_check_begin_session(check);
-	check->plan_taken = FALSE;
-	check->unseen_start = FALSE;
-	check->in_session = TRUE;
-	check->session_id = ev->session_id;
-	check->start_ms = start.start_ms;
-	/* Before the journal knows this session: the previous one is the patient's last. */
-	start.previous_session_ms = previous_session_of_patient(check);
-	start.cartridge_seen_before = cartridge_seen_before(check, start.cartridge.cartridge_id);
-	g_message("pen %s: session %u checked against %s", check->serial, ev->session_id,
-		  check->plan != NULL ? check->plan->plan_id : "no plan");
-	ng_rules_session_start(check->rules, &start, check->plan);
-	run_pending(check);
+	ok = req->rt->link_ops->request_finish(res, &resp, &error);
+	req->done(req->rt, ok, ok ? &resp : NULL);
 }
 
-void
-ng_check_start_unseen(NgCheck *check, guint16 session_id, gint64 session_start_ms,
-		      const NpCartridge *cartridge, guint8 area, gboolean clock_set)
+static void
+request(NgRuntime *rt, const NpControlRequest *req, RequestDoneFunc done)
 {
-	NpSessionEvent ev = {
-	    .type = NP_EVENT_SESSION_STARTED,
-	    .session_id = session_id,
-	    .pen_clock_ms = clock_set ? 1 : 0,
-	    .u.started = {.cartridge = *cartridge, .area = area},
+	Request *r = g_new0(Request, 1);
+
+	r->rt = rt;
+	r->cancellable = g_object_ref(rt->cancellable);
+	r->done = done;
+	rt->link_ops->request_async(rt->link, req, request_cb, r);
+}
+
+/* ---- replay: filling gaps with Report Stored Records -------------------------------------------- */
+
+static void
+report_lost(NgRuntime *rt, GArray *lost)
+{
+	for (guint i = 0; i < lost->len; i++) {
+		NgSeqRange *r = &g_array_index(lost, NgSeqRange, i);
+		guint64 n = (guint64)r->last - r->first + 1;
+		NgAlert alert = {
+		    .rule = NG_RULE_TELEMETRY_GAP,
+		    .severity = ng_rule_severity(NG_RULE_TELEMETRY_GAP),
+		    .state = NG_ALERT_EVENT,
+		    .area = rt->area,
+		    .measured = {NG_VALUE_FIXED, n, 0, NULL},
+		    .limit = {NG_VALUE_FIXED, 0, 0, NULL},
+		    .unit = "records",
+		    .session_id = ng_session_get_current_id(rt->session),
+		    .seq = r->first,
+		    .t_ms = now_ms(),
+		    .duration_ms = -1,
+		};
+
+		g_message("pen %s: records %u..%u (%" G_GUINT64_FORMAT
+			  ") are lost: the pen no longer has them",
+			  rt->serial, r->first, r->last, n);
+		counters(rt)->lost += n;
+		/* In a session the rule engine reports it (and counts it in the summary). */
+		if (rt->check != NULL && ng_check_gap(rt->check, r->first, r->last, now_ms()))
+			continue;
+		g_snprintf(alert.message, sizeof alert.message,
+			   "%" G_GUINT64_FORMAT
+			   " telemetry record%s (sequence %u to %u) could not be recovered "
+			   "from the pen.",
+			   n, n == 1 ? "" : "s", r->first, r->last);
+		ng_publisher_alert(rt->env.publisher, &rt->topics, rt->serial, &alert);
+	}
+}
+
+static void
+replay_done(NgRuntime *rt, gboolean ok, const NpControlResponse *resp)
+{
+	g_autoptr(GArray) lost = g_array_new(FALSE, FALSE, sizeof(NgSeqRange));
+	gboolean success = ok && resp->result == NP_RESULT_SUCCESS;
+
+	if (ok && !success)
+		g_message("pen %s: Report Stored Records answered %s", rt->serial,
+			  np_result_code_to_string(resp->result));
+	else if (success)
+		g_info("pen %s: the pen replayed %u stored records", rt->serial, resp->records_sent);
+	ng_session_replay_end(rt->session, success, lost);
+	report_lost(rt, lost);
+	maybe_schedule_replay(rt, success ? REPLAY_DELAY_MS : REPLAY_RETRY_MS);
+}
+
+static gboolean
+replay_cb(gpointer user_data)
+{
+	NgRuntime *rt = user_data;
+	NpControlRequest req = {.op = NP_OP_REPORT_STORED_RECORDS};
+
+	rt->replay_id = 0;
+	if (rt->link_ops == NULL)
+		return G_SOURCE_REMOVE;
+	if (!(rt->features.feature_bits & NP_FEATURE_STORED_RECORDS)) {
+		g_autoptr(GArray) lost = g_array_new(FALSE, FALSE, sizeof(NgSeqRange));
+		ng_session_give_up_holes(rt->session, lost);
+		report_lost(rt, lost);
+		return G_SOURCE_REMOVE;
+	}
+	if (!ng_session_replay_begin(rt->session, &req.u.first_seq))
+		return G_SOURCE_REMOVE;
+	g_info("pen %s: %" G_GUINT64_FORMAT " records missing; asking for stored records from %u", rt->serial,
+	       ng_session_get_missing(rt->session), req.u.first_seq);
+	request(rt, &req, replay_done);
+	return G_SOURCE_REMOVE;
+}
+
+static void
+maybe_schedule_replay(NgRuntime *rt, guint delay_ms)
+{
+	if (rt->replay_id != 0 || rt->link_ops == NULL || ng_session_get_n_holes(rt->session) == 0 ||
+	    ng_session_replay_in_progress(rt->session))
+		return;
+	rt->replay_id = g_timeout_add(delay_ms, replay_cb, rt);
+}
+
+/* ---- sessions ----------------------------------------------------------------------------------- */
+
+/* Ends the running session with no end event from the pen: @reason "unknown" (it ended while the
+ * link was down) or "removed". Its summary is made with what came. */
+static void
+end_session_unseen(NgRuntime *rt, const char *reason)
+{
+	guint16 id = ng_session_get_current_id(rt->session);
+	gint64 start_ms = ng_session_get_current_start_ms(rt->session);
+	gint64 t_ms = now_ms();
+	NgSessionEnd end = {
+	    .session_id = id,
+	    .seq = -1,
+	    .t_ms = t_ms,
+	    /* At most this long: it ended at some moment while the link was down. */
+	    .duration_ms = start_ms >= 0 && t_ms >= start_ms ? t_ms - start_ms : -1,
+	    .reason = reason,
+	    .end_event_lost = TRUE,
+	    .area = rt->area,
 	};
 
-	g_message("pen %s: session %u runs but its start event was not seen; checking it from now on",
-		  check->serial, session_id);
-	if (session_start_ms < 0)
-		session_start_ms = g_get_real_time() / 1000;
-	check->plan_taken = FALSE;
-	session_started(check, &ev, session_start_ms, session_start_ms);
-	check->unseen_start = TRUE;
-}
-
-/* An end the rules did not see start (the gateway came in mid-session): no summary to give. */
-static void
-forget_ended(NgCheck *check)
-{
-	g_string_truncate(check->ended, 0);
-	g_clear_pointer(&check->ended_plan_id, g_free);
-}
-
-/* The end, seen or inferred: summary, journal, the assignment consumed. */
-static void
-session_finished(NgCheck *check, guint32 seq, gint64 t_ms, guint32 duration_ms, const char *reason)
-{
-	NgSummary *summary;
-	g_autofree char *summary_json = NULL;
-	g_autoptr(GError) error = NULL;
-
-	ng_rules_session_end(check->rules, seq, t_ms, duration_ms);
-	summary = ng_rules_get_summary(check->rules);
-	g_string_truncate(check->ended, 0);
-	ng_summary_append_ended_fields(summary, check->ended, t_ms, duration_ms, reason);
-	g_free(check->ended_plan_id);
-	check->ended_plan_id = check->plan != NULL ? g_strdup(check->plan->plan_id) : NULL;
-	check->in_session = FALSE;
-	if (check->hub->journal != NULL) {
-		NgJournalEntry entry = {
-		    .pen = check->serial,
-		    .session_id = check->session_id,
-		    .start_ms = check->start_ms,
-		    .end_ms = t_ms,
-		    .plan_id = check->plan != NULL ? check->plan->plan_id : NULL,
-		    .patient_ref = check->plan != NULL ? check->plan->patient_ref : NULL,
-		    .reason = (char *)reason,
-		    .summary_json = summary_json = ng_summary_to_json(summary, t_ms, duration_ms, reason),
-		    .alerts_json = (char *)ng_rules_get_alerts_json(check->rules),
-		};
-		if (!ng_journal_add(check->hub->journal, &entry, NULL, &error))
-			g_warning("pen %s: journal: %s", check->serial, error->message);
-		ng_store_touch(check->hub->store);
+	if (!ng_session_end_unseen(rt->session))
+		return;
+	if (rt->check != NULL) {
+		ng_check_session_lost(rt->check, t_ms, start_ms, reason);
+		end.plan_id = ng_check_get_session_plan_id(rt->check);
+		end.ended_fields = ng_check_get_ended_fields(rt->check);
 	}
-	/* A plan is for one session: the next patient must not inherit it. */
-	if (ng_assign_consume(check->hub->assign, check->serial, check->plan))
-		g_message("pen %s: plan %s used by session %u; assignment cleared", check->serial,
-			  check->plan->plan_id, check->session_id);
+	g_array_set_size(rt->open_alerts, 0);
+	ng_publisher_session_ended(rt->env.publisher, &rt->topics, rt->serial, &end);
+}
+
+/* Our session is open but the pen's status says it is over: it ended while the link was down. */
+static gboolean
+session_ended_while_away(NgRuntime *rt)
+{
+	return rt->have_status && ng_session_is_active(rt->session) &&
+	       !(rt->status.state == NP_PEN_STATE_SESSION_ACTIVE &&
+		 rt->status.session_id == ng_session_get_current_id(rt->session));
+}
+
+static void
+reconcile_session(NgRuntime *rt)
+{
+	if (!session_ended_while_away(rt))
+		return;
+	g_message("pen %s: session %u ended while the pen was away; its end event was lost", rt->serial,
+		  ng_session_get_current_id(rt->session));
+	end_session_unseen(rt, "unknown");
+}
+
+static void
+catch_up_done(NgRuntime *rt, gboolean ok, const NpControlResponse *resp)
+{
+	if (!ok || resp->result != NP_RESULT_SUCCESS)
+		g_message("pen %s: Report Stored Records after reconnecting %s", rt->serial,
+			  ok ? np_result_code_to_string(resp->result) : "got no answer");
+	reconcile_session(rt);
+	changed(rt);
+	maybe_schedule_replay(rt, REPLAY_DELAY_MS);
+}
+
+/*
+ * A session that ended while the link was down leaves no later record to reveal a gap, so the
+ * records the pen stored after the last one seen are asked for before the session is closed;
+ * otherwise they would never be fetched. TRUE if the request was sent.
+ */
+static gboolean
+catch_up_stored_records(NgRuntime *rt)
+{
+	NpControlRequest req = {.op = NP_OP_REPORT_STORED_RECORDS};
+	gint64 high = ng_session_get_high_seq(rt->session);
+
+	if (!(rt->features.feature_bits & NP_FEATURE_STORED_RECORDS) || high < 0 || high >= G_MAXUINT32 ||
+	    !session_ended_while_away(rt))
+		return FALSE;
+	req.u.first_seq = (guint32)high + 1;
+	g_info("pen %s: its session ended while away; asking for stored records from %u", rt->serial,
+	       req.u.first_seq);
+	request(rt, &req, catch_up_done);
+	return TRUE;
+}
+
+/* ---- the link ----------------------------------------------------------------------------------- */
+
+void
+ng_runtime_identified(NgRuntime *rt, const NpPenFeatures *features)
+{
+	rt->features = *features;
+	ng_session_set_pen_features(rt->session, (features->feature_bits & NP_FEATURE_STORED_RECORDS) != 0,
+				    features->stored_records_capacity);
+	/* Every connection, also the first after bluetoothd came back: a replay the last connection
+	 * left unanswered is over. */
+	ng_session_connected(rt->session);
 }
 
 void
-ng_check_event(NgCheck *check, const NpSessionEvent *ev, gint64 t_ms, gint64 session_start_ms)
+ng_runtime_status(NgRuntime *rt, const NpPenStatus *status)
+{
+	rt->status = *status;
+	rt->have_status = TRUE;
+}
+
+void
+ng_runtime_link_up(NgRuntime *rt, const NgRuntimeLinkOps *ops, gpointer link, gboolean have_status,
+		   const NpPenStatus *status)
+{
+	rt->link_ops = ops;
+	rt->link = link;
+	if (have_status)
+		ng_runtime_status(rt, status);
+	if (!catch_up_stored_records(rt))
+		reconcile_session(rt);
+	maybe_schedule_replay(rt, REPLAY_DELAY_MS);
+}
+
+void
+ng_runtime_link_down(NgRuntime *rt)
+{
+	/* Requests in flight answer into the void: the next link starts afresh. */
+	g_cancellable_cancel(rt->cancellable);
+	g_clear_object(&rt->cancellable);
+	rt->cancellable = g_cancellable_new();
+	g_clear_handle_id(&rt->replay_id, g_source_remove);
+	rt->link_ops = NULL;
+	rt->link = NULL;
+}
+
+/* ---- telemetry: the hot path -------------------------------------------------------------------- */
+
+/* Records of a running session whose start event never came: check the session from here on. */
+static void
+check_unseen_session(NgRuntime *rt, const NpTelemetryRecord *rec)
+{
+	NpCartridge cartridge = {rt->status.cartridge_id, rt->status.needle_count, 0};
+
+	if (!ng_session_is_active(rt->session) || ng_session_get_current_id(rt->session) != rec->session_id)
+		return;
+	ng_check_start_unseen(rt->check, rec->session_id, ng_session_get_current_start_ms(rt->session),
+			      &cartridge, rt->area,
+			      !rt->have_status || (rt->status.flags & NP_STATUS_FLAG_CLOCK_SET) != 0);
+	push_limits(rt);
+}
+
+/* One notification: session (sequence, time) → rules → publisher → outbox. */
+void
+ng_runtime_records(NgRuntime *rt, const NpTelemetryRecord *records, guint n_records)
+{
+	gint64 now = now_ms();
+	guint8 area = rt->area;
+
+	for (guint i = 0; i < n_records; i++) {
+		const NpTelemetryRecord *rec = &records[i];
+		gint64 t_ms = 0;
+
+		if (ng_session_accept_record(rt->session, rec, now, &t_ms) == NG_SEQ_DUPLICATE) {
+			counters(rt)->duplicates++;
+			continue;
+		}
+		if ((rec->flags & NP_TELEMETRY_FLAG_AREA) && !(rec->flags & NP_TELEMETRY_FLAG_REPLAYED))
+			rt->area = rec->area;
+		if (G_LIKELY(rt->check != NULL) && G_UNLIKELY(ng_check_record(rt->check, rec, t_ms)))
+			check_unseen_session(rt, rec);
+		ng_publisher_telemetry(rt->env.publisher, &rt->topics, rt->serial, rec, t_ms);
+	}
+	ng_publisher_flush_telemetry(rt->env.publisher);
+	if (G_UNLIKELY(rt->area != area))
+		push_limits(rt);
+	if (G_UNLIKELY(ng_session_get_n_holes(rt->session) > 0))
+		maybe_schedule_replay(rt, REPLAY_DELAY_MS);
+}
+
+void
+ng_runtime_malformed(NgRuntime *rt)
+{
+	counters(rt)->malformed++;
+}
+
+/* ---- plans: limits ------------------------------------------------------------------------------- */
+
+static void
+limits_done(NgRuntime *rt, gboolean ok, const NpControlResponse *resp)
+{
+	if (ok && resp->result == NP_RESULT_SUCCESS)
+		return;
+	if (rt->check != NULL)
+		ng_check_limits_failed(rt->check);
+	g_message("pen %s: %s %s: the plan's limits are checked, not enforced by the pen", rt->serial,
+		  np_op_code_to_string(resp != NULL ? resp->request_op : NP_OP_SET_LIMITS),
+		  ok ? np_result_code_to_string(resp->result) : "got no answer");
+}
+
+/* Set Limits for the current area at session start and on every area change (Clear Limits when the
+ * plan has none for it): the pen then cannot go past the plan even if the room misses an alert. */
+static void
+push_limits(NgRuntime *rt)
+{
+	NpControlRequest req = {.op = NP_OP_SET_LIMITS};
+
+	if (rt->check == NULL || rt->link_ops == NULL ||
+	    !(rt->features.feature_bits & NP_FEATURE_LIMIT_ENFORCEMENT) || !ng_session_is_active(rt->session))
+		return;
+	if (!ng_check_wanted_limits(rt->check, rt->area, rt->features.max_depth_centi_mm, &req.u.limits)) {
+		/* Nothing to clear: the pen says no limits are active. */
+		if (rt->have_status && !(rt->status.flags & NP_STATUS_FLAG_LIMITS_ACTIVE))
+			return;
+		req.op = NP_OP_CLEAR_LIMITS;
+	}
+	ng_check_limits_sent(rt->check, &req.u.limits);
+	g_debug("pen %s: %s for %s", rt->serial, np_op_code_to_string(req.op), np_area_to_string(rt->area));
+	request(rt, &req, limits_done);
+}
+
+/* ---- session events ------------------------------------------------------------------------------ */
+
+static void
+update_from_event(NgRuntime *rt, const NpSessionEvent *ev)
 {
 	switch (ev->type) {
 	case NP_EVENT_SESSION_STARTED:
-		session_started(check, ev, t_ms, session_start_ms);
+		rt->area = ev->u.started.area;
+		rt->status.state = NP_PEN_STATE_SESSION_ACTIVE;
+		rt->status.session_id = ev->session_id;
 		break;
 	case NP_EVENT_SESSION_ENDED:
-		if (check->in_session && ev->session_id == check->session_id)
-			session_finished(check, ev->seq, t_ms, ev->u.ended.duration_ms,
-					 np_end_reason_to_string(ev->u.ended.reason));
-		else
-			forget_ended(check);
+		rt->status.state = NP_PEN_STATE_IDLE;
+		rt->status.session_id = 0;
+		g_array_set_size(rt->open_alerts, 0);
 		break;
 	case NP_EVENT_AREA_CHANGED:
-		ng_rules_area_changed(check->rules, ev->u.area_changed.area, ev->seq, t_ms);
+		rt->area = ev->u.area_changed.area;
 		break;
 	case NP_EVENT_CARTRIDGE_INSERTED:
-		ng_rules_cartridge_inserted(
-		    check->rules, &ev->u.cartridge_inserted,
-		    check->in_session && cartridge_seen_before(check, ev->u.cartridge_inserted.cartridge_id),
-		    ev->seq, t_ms);
-		break;
 	case NP_EVENT_CARTRIDGE_REMOVED:
-		ng_rules_cartridge_removed(check->rules, ev->seq, t_ms);
-		break;
 	case NP_EVENT_ERROR_RAISED:
-		ng_rules_error_raised(check->rules, ev->u.error.code, ev->seq, t_ms);
-		break;
 	case NP_EVENT_ERROR_CLEARED:
-		ng_rules_error_cleared(check->rules, ev->u.error.code, ev->seq, t_ms);
-		break;
 	case NP_EVENT_LIMITS_APPLIED:
-		ng_check_limits_applied(check, &ev->u.limits_applied);
-		break;
 	default:
 		break;
 	}
 }
 
-void
-ng_check_session_lost(NgCheck *check, gint64 t_ms, gint64 session_start_ms)
-{
-	gint64 start = session_start_ms >= 0 ? session_start_ms : check->start_ms;
-	guint32 duration = t_ms > start ? (guint32)MIN(t_ms - start, (gint64)G_MAXUINT32) : 0;
-
-	if (!check->in_session) {
-		forget_ended(check);
-		return;
-	}
-	session_finished(check, 0, t_ms, duration, "unknown");
-}
-
-gboolean
-ng_check_gap(NgCheck *check, guint32 first, guint32 last, gint64 t_ms)
-{
-	if (!check->in_session)
-		return FALSE;
-	check->gap = TRUE;
-	check->gap_first = first;
-	check->gap_last = last;
-	ng_rules_telemetry_gap(check->rules, first, last, t_ms);
-	check->gap = FALSE;
-	return TRUE;
-}
-
-const char *
-ng_check_get_ended_fields(NgCheck *check)
-{
-	return check->ended->len > 0 ? check->ended->str : NULL;
-}
-
-const char *
-ng_check_get_session_plan_id(NgCheck *check)
-{
-	return check->ended_plan_id;
-}
-
-/* ---- limits ---------------------------------------------------------------------------------------- */
-
-gboolean
-ng_check_wanted_limits(NgCheck *check, guint8 area, guint16 pen_max_depth, NpLimits *limits)
-{
-	gboolean set =
-	    check->in_session && check->plan != NULL && ng_plan_get_limits(check->plan, area, limits);
-
-	if (!set)
-		*limits = no_limits;
-	else if (pen_max_depth != 0 && limits->max_depth_centi_mm != NP_LIMIT_NONE &&
-		 limits->max_depth_centi_mm > pen_max_depth)
-		limits->max_depth_centi_mm = pen_max_depth;
-	return set;
-}
-
-void
-ng_check_limits_sent(NgCheck *check, const NpLimits *limits)
-{
-	check->asked = *limits;
-	check->limits_asked = TRUE;
-}
-
-void
-ng_check_limits_failed(NgCheck *check)
-{
-	check->limits_asked = FALSE;
-}
-
-static gboolean
-limits_equal(const NpLimits *a, const NpLimits *b)
-{
-	return a->max_depth_centi_mm == b->max_depth_centi_mm &&
-	       a->min_speed_deci_hz == b->min_speed_deci_hz && a->max_speed_deci_hz == b->max_speed_deci_hz;
-}
-
-void
-ng_check_limits_applied(NgCheck *check, const NpLimits *applied)
-{
-	check->applied = *applied;
-	check->limits_known = TRUE;
-	if (!check->limits_asked)
-		return;
-	check->limits_asked = FALSE;
-	if (limits_equal(applied, &check->asked))
-		return;
-	check->limits_mismatches++;
-	check->hub->limits_mismatches++;
-	g_warning("pen %s: the pen applies limits (depth %u, speed %u..%u) other than those sent (depth %u, "
-		  "speed %u..%u; 0.01 mm, 0.1 Hz; %u = none); %" G_GUINT64_FORMAT " mismatch(es) so far",
-		  check->serial, applied->max_depth_centi_mm, applied->min_speed_deci_hz,
-		  applied->max_speed_deci_hz, check->asked.max_depth_centi_mm, check->asked.min_speed_deci_hz,
-		  check->asked.max_speed_deci_hz, NP_LIMIT_NONE, check->limits_mismatches);
-}
-
-guint64
-ng_check_get_limits_mismatches(NgCheck *check)
-{
-	return check->limits_mismatches;
-}
-
-/* ---- state ---------------------------------------------------------------------------------------- */
-
 static void
-append_limit(GString *out, const char *key, guint16 value, guint decimals)
+publish_ended(NgRuntime *rt, const NpSessionEvent *ev, gint64 t_ms)
 {
-	g_string_append_printf(out, "\"%s\":", key);
-	if (value == NP_LIMIT_NONE)
-		g_string_append(out, "null");
-	else
-		ng_json_append_fixed(out, value, decimals);
+	NgSessionEnd end = {
+	    .session_id = ev->session_id,
+	    .seq = ev->seq,
+	    .t_ms = t_ms,
+	    .pen_clock_ms = ev->pen_clock_ms,
+	    .duration_ms = ev->u.ended.duration_ms,
+	    .reason = np_end_reason_to_string(ev->u.ended.reason),
+	    .area = rt->area,
+	};
+
+	if (rt->check != NULL) {
+		end.plan_id = ng_check_get_session_plan_id(rt->check);
+		end.ended_fields = ng_check_get_ended_fields(rt->check);
+	}
+	ng_publisher_session_ended(rt->env.publisher, &rt->topics, rt->serial, &end);
+}
+
+/* The rules see each event; an ended message carries the summary they made, so they go first for
+ * it, and after the message for the others (a session's alerts follow its "started"). */
+static void
+check_and_publish_event(NgRuntime *rt, const NpSessionEvent *ev, gint64 t_ms)
+{
+	gint64 start_ms = ng_session_get_current_start_ms(rt->session);
+	const char *plan_id = NULL;
+
+	switch (ev->type) {
+	case NP_EVENT_SESSION_ENDED:
+		if (rt->check != NULL)
+			ng_check_event(rt->check, ev, t_ms, start_ms);
+		publish_ended(rt, ev, t_ms);
+		ng_publisher_pen_event(rt->env.publisher, &rt->topics, rt->serial, ev, t_ms);
+		return;
+	case NP_EVENT_SESSION_STARTED:
+		if (rt->check != NULL)
+			plan_id = ng_check_begin_session(rt->check);
+		ng_publisher_session_started(rt->env.publisher, &rt->topics, rt->serial, ev, t_ms, plan_id);
+		break;
+	default:
+		break;
+	}
+	ng_publisher_pen_event(rt->env.publisher, &rt->topics, rt->serial, ev, t_ms);
+	if (rt->check == NULL)
+		return;
+	ng_check_event(rt->check, ev, t_ms, start_ms);
+	if (ev->type == NP_EVENT_SESSION_STARTED || ev->type == NP_EVENT_AREA_CHANGED)
+		push_limits(rt);
 }
 
 void
-ng_check_append_state(NgCheck *check, GString *out)
+ng_runtime_event(NgRuntime *rt, const NpSessionEvent *ev)
 {
-	NgPlan *assigned = ng_assign_get(check->hub->assign, check->serial);
-	const NgPlan *now = check->in_session ? check->plan : assigned;
+	gint64 t_ms = 0;
 
-	g_string_append(out, ",\"plan\":");
-	ng_json_append_string(out, now != NULL ? now->plan_id : NULL);
-	g_string_append(out, ",\"plan_assigned\":");
-	ng_json_append_string(out, assigned != NULL ? assigned->plan_id : NULL);
-	g_string_append(out, ",\"limits\":");
-	if (!check->limits_known || limits_equal(&check->applied, &no_limits)) {
-		g_string_append(out, "null");
-	} else {
-		g_string_append_c(out, '{');
-		append_limit(out, "max_depth_mm", check->applied.max_depth_centi_mm, 2);
-		g_string_append_c(out, ',');
-		append_limit(out, "min_speed_hz", check->applied.min_speed_deci_hz, 1);
-		g_string_append_c(out, ',');
-		append_limit(out, "max_speed_hz", check->applied.max_speed_deci_hz, 1);
-		g_string_append_c(out, '}');
+	if (ng_session_accept_event(rt->session, ev, now_ms(), &t_ms) == NG_SEQ_DUPLICATE) {
+		counters(rt)->duplicates++;
+		return;
 	}
-	g_string_append_printf(out, ",\"limits_mismatches\":%" G_GUINT64_FORMAT, check->limits_mismatches);
+	update_from_event(rt, ev);
+	check_and_publish_event(rt, ev, t_ms);
+	changed(rt);
+	if (ng_session_get_n_holes(rt->session) > 0)
+		maybe_schedule_replay(rt, REPLAY_DELAY_MS);
+}
+
+/* ---- alerts and state ---------------------------------------------------------------------------- */
+
+void
+ng_runtime_alert(NgRuntime *rt, const NgAlert *alert)
+{
+	gboolean was_open = FALSE;
+
+	for (guint i = 0; i < rt->open_alerts->len; i++) {
+		if (g_array_index(rt->open_alerts, NgAlert, i).id == alert->id) {
+			g_array_remove_index(rt->open_alerts, i);
+			was_open = TRUE;
+			break;
+		}
+	}
+	if (alert->state == NG_ALERT_RAISED)
+		g_array_append_val(rt->open_alerts, *alert);
+	ng_publisher_alert(rt->env.publisher, &rt->topics, rt->serial, alert);
+	/* The pen's retained state lists its open alerts: a dashboard that connects now knows. */
+	if (alert->state == NG_ALERT_RAISED || was_open)
+		changed(rt);
+}
+
+void
+ng_runtime_removed(NgRuntime *rt)
+{
+	if (ng_session_is_active(rt->session)) {
+		g_message("pen %s: removed during session %u: the session ends here", rt->serial,
+			  ng_session_get_current_id(rt->session));
+		end_session_unseen(rt, "removed");
+	}
+	ng_runtime_link_down(rt);
+	ng_publisher_clear_pen(rt->env.publisher, &rt->topics);
+	g_clear_pointer(&rt->last_state, g_free);
+}
+
+void
+ng_runtime_fill_snapshot(NgRuntime *rt, NgPenSnapshot *snap)
+{
+	snap->serial = rt->serial;
+	snap->area = rt->area;
+	snap->session_active = ng_session_is_active(rt->session);
+	snap->session_id = ng_session_get_current_id(rt->session);
+	if (rt->check != NULL)
+		ng_check_fill_snapshot(rt->check, snap);
+	snap->open_alerts = (const NgAlert *)(gpointer)rt->open_alerts->data;
+	snap->n_open_alerts = rt->open_alerts->len;
+}
+
+void
+ng_runtime_publish_state(NgRuntime *rt, const NgPenSnapshot *snap)
+{
+	ng_publisher_pen_state(rt->env.publisher, &rt->topics, snap, &rt->last_state);
 }

@@ -1,101 +1,79 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* Live validation of a pen's sessions: its rule engine, the session's plan, the limits sent, the journal. */
+/* One pen's runtime in the hub: its sessions, checks, replay and open alerts, and the order of what is said.
+ */
 
 #pragma once
 
-#include <glib.h>
+#include <gio/gio.h>
 
-#include "ng-assign.h"
-#include "ng-cartridges.h"
-#include "ng-journal.h"
-#include "ng-rules.h"
+#include "ng-check.h"
+#include "ng-config.h"
+#include "ng-publisher.h"
+#include "ng-session.h"
+#include "ng-snapshot.h"
 #include "ng-store.h"
-#include "np.h"
 
 G_BEGIN_DECLS
 
-typedef struct _NgBridge NgBridge;
-typedef struct _NgCheck NgCheck;
-
 /*
- * What every pen's check shares (main.c makes one): the assignments, the
- * durable journal and cartridge registry on the daemon's store, and one
- * NgCheck per pen serial. A check outlives the pen's NgPen (bluetoothd
- * restarts make new ones), like the pen's NgSession.
+ * The hub keeps one runtime per pen serial: it outlives the pen's BlueZ
+ * objects (bluetoothd restarts make new ones) and holds what must survive
+ * them: the sequence tracker, the rule engine's check, the open alerts. It
+ * decides the order of what the pen's data causes: rules before "ended",
+ * the pen's state after the event, gaps filled with Report Stored Records
+ * before a session that ended while away is closed.
+ *
+ * It talks to the pen only through NgRuntimeLink (the Control Point), so
+ * that a test can drive it without BlueZ.
  */
-typedef struct _NgChecks {
-	NgStore *store; /* may be NULL: no journal, no cartridge registry */
-	NgBridge *bridge;
-	NgAssign *assign;
-	NgJournal *journal;	  /* NULL without a store */
-	NgCartridges *cartridges; /* NULL without a store */
-	GHashTable *checks;	  /* serial -> NgCheck */
-	guint64 limits_mismatches;
-} NgChecks;
+typedef struct _NgRuntime NgRuntime;
 
-/* Opens the journal and the cartridge registry on @store (may be NULL). @assign and @bridge must outlive it.
- */
-NgChecks *ng_checks_new(NgStore *store, NgBridge *bridge, NgAssign *assign, GError **error);
-void ng_checks_free(NgChecks *checks);
-G_DEFINE_AUTOPTR_CLEANUP_FUNC(NgChecks, ng_checks_free)
-/* The pen's check, made on first use. */
-NgCheck *ng_checks_get(NgChecks *checks, const char *serial);
+typedef struct {
+	void (*request_async)(gpointer link, const NpControlRequest *request, GAsyncReadyCallback callback,
+			      gpointer user_data);
+	gboolean (*request_finish)(GAsyncResult *result, NpControlResponse *response, GError **error);
+} NgRuntimeLinkOps;
 
-/*
- * One record, after the sequence tracker accepted it: the hot path (ng_rules_record ()). A record
- * of a session the rules have not seen start waits for its start event (D-Bus may be behind the
- * telemetry socket); TRUE when such records span a second and more: the start event is lost, call
- * ng_check_start_unseen () if the pen's session is still running.
- */
-gboolean ng_check_record(NgCheck *check, const NpTelemetryRecord *rec, gint64 t_ms);
-/* Starts checking a session whose start event was never seen (the gateway restarted, or the pen
- * came back, in the middle of it), under the plan assigned now; the waiting records are checked. */
-void ng_check_start_unseen(NgCheck *check, guint16 session_id, gint64 session_start_ms,
-			   const NpCartridge *cartridge, guint8 area, gboolean clock_set);
+typedef struct {
+	const NgConfig *config;
+	NgStore *store; /* NULL: nothing persisted */
+	NgPublisher *publisher;
+	const NgTopics *topics;
+	NgChecks *checks; /* NULL: no validation */
+	/* The pen's state changed (pens/<id>/state, bridge/devices, D-Bus): the hub republishes. */
+	void (*changed)(NgRuntime *rt, gpointer user_data);
+	gpointer user_data;
+} NgRuntimeEnv;
 
-/*
- * A session started: takes the plan assigned now for this session and returns its id (NULL: no
- * plan), for the "started" message. Call before publishing it, then ng_check_event ().
- */
-const char *ng_check_begin_session(NgCheck *check);
+NgRuntime *ng_runtime_new(const NgRuntimeEnv *env, const char *serial, GError **error);
+void ng_runtime_free(NgRuntime *rt);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(NgRuntime, ng_runtime_free)
 
-/*
- * One session event, after the sequence tracker accepted it. @session_start_ms is the session's
- * start on the gateway's clock (ng_session_get_current_start_ms ()). Started: the rules start
- * (clock_not_set, no_plan, cartridge_reused, cartridge_not_allowed, session_too_soon). Ended:
- * the rules end, the summary is made (ng_check_get_ended_fields ()), the session goes into the
- * journal and the assignment is consumed. Call it for an ended event BEFORE publishing the event
- * (the message carries the summary) and for every other event after.
- */
-void ng_check_event(NgCheck *check, const NpSessionEvent *ev, gint64 t_ms, gint64 session_start_ms);
+const char *ng_runtime_get_serial(NgRuntime *rt);
+const NgPenTopics *ng_runtime_get_topics(NgRuntime *rt);
 
-/* The session ended while the link was down (its end event is lost): ended with reason "unknown". */
-void ng_check_session_lost(NgCheck *check, gint64 t_ms, gint64 session_start_ms);
+/* A connection identified the pen (every connection, before its first record). */
+void ng_runtime_identified(NgRuntime *rt, const NpPenFeatures *features);
+/* The pen streams: @link takes Control Point requests until ng_runtime_link_down (). */
+void ng_runtime_link_up(NgRuntime *rt, const NgRuntimeLinkOps *ops, gpointer link, gboolean have_status,
+			const NpPenStatus *status);
+/* The link is gone. */
+void ng_runtime_link_down(NgRuntime *rt);
+/* Pen Status read or notified. */
+void ng_runtime_status(NgRuntime *rt, const NpPenStatus *status);
+/* One notification's records, in the order sent (the hot path). */
+void ng_runtime_records(NgRuntime *rt, const NpTelemetryRecord *records, guint n_records);
+void ng_runtime_event(NgRuntime *rt, const NpSessionEvent *event);
+/* A malformed notification: counted. */
+void ng_runtime_malformed(NgRuntime *rt);
+/* An alert of the pen's rule engine (from NgChecks): published, and kept while open. */
+void ng_runtime_alert(NgRuntime *rt, const NgAlert *alert);
+/* The pen was removed: its running session ends (reason "removed"), its retained topics are cleared. */
+void ng_runtime_removed(NgRuntime *rt);
 
-/* Records first..last are lost for good: the telemetry_gap alert, if a session is being checked
- * (TRUE); FALSE: no session, the caller reports the gap itself. */
-gboolean ng_check_gap(NgCheck *check, guint32 first, guint32 last, gint64 t_ms);
-
-/* The fields the last "ended" message adds (ng_summary_append_ended_fields ()), and its plan id;
- * NULL before any session ended. Valid until the next session ends. */
-const char *ng_check_get_ended_fields(NgCheck *check);
-const char *ng_check_get_session_plan_id(NgCheck *check);
-
-/*
- * Set Limits for the pen now: FALSE when there is nothing to limit (no session, no plan, or an area
- * the plan leaves out): then send Clear Limits. The plan's depth is capped at @pen_max_depth (the
- * pen refuses limits it cannot reach; 0: no cap).
- */
-gboolean ng_check_wanted_limits(NgCheck *check, guint8 area, guint16 pen_max_depth, NpLimits *limits);
-/* Set Limits (or Clear Limits: all NP_LIMIT_NONE) was sent with @limits. */
-void ng_check_limits_sent(NgCheck *check, const NpLimits *limits);
-/* The pen refused Set/Clear Limits or did not answer: no "limits applied" event is awaited. */
-void ng_check_limits_failed(NgCheck *check);
-/* The pen's "limits applied" event: compared with what was asked (a mismatch is logged and counted). */
-void ng_check_limits_applied(NgCheck *check, const NpLimits *applied);
-guint64 ng_check_get_limits_mismatches(NgCheck *check);
-
-/* For pens/<serial>/state: the fields "plan", "plan_assigned", "limits" (comma-first, no braces). */
-void ng_check_append_state(NgCheck *check, GString *out);
+/* The runtime's part of the pen's snapshot: session, area, plan, limits, open alerts. */
+void ng_runtime_fill_snapshot(NgRuntime *rt, NgPenSnapshot *snap);
+/* pens/<id>/state from @snap (unchanged state is not sent again). */
+void ng_runtime_publish_state(NgRuntime *rt, const NgPenSnapshot *snap);
 
 G_END_DECLS

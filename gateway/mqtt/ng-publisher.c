@@ -1,542 +1,509 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* What the gateway says on MQTT: topics and payloads of bridge/… and pens/<pen_id>/…, into the outbox. */
+/* What the gateway says on MQTT: the payloads of bridge/… and pens/<pen_id>/…, into the outbox. */
 
 #include "config.h"
 
 #include "ng-publisher.h"
 
-#include "ng-bluez.h"
-#include "ng-runtime.h"
 #include "ng-json.h"
 #include "ng-payload.h"
 
-struct _NgBridge {
+struct _NgPublisher {
 	const NgConfig *config;
+	const NgTopics *topics;
 	NgOutbox *outbox;
-	NgBluez *bluez;
-	char *prefix;
-	char *topic_state;
-	char *topic_info;
-	char *topic_devices;
-	char *topic_event;
 	GString *buf;	/* reused for every payload: no allocation per record once it has grown */
 	GString *batch; /* telemetry_batch > 1: "[{…},{…}" of one notification so far */
 	const char *batch_topic;
 	guint batch_n;
-	gint64 started_ms;
-	gint64 started_mono;
-	NgBridgeCounters counters;
+	NgPublisherTapFunc tap;
+	gpointer tap_data;
+	NgPublisherCounters counters;
 };
 
 static const char offline_payload[] = "{\"state\":\"offline\"}";
 
-NgBridge *
-ng_bridge_new(const NgConfig *config, NgOutbox *outbox)
+NgPublisher *
+ng_publisher_new(const NgConfig *config, const NgTopics *topics, NgOutbox *outbox)
 {
-	NgBridge *bridge = g_new0(NgBridge, 1);
+	NgPublisher *pub = g_new0(NgPublisher, 1);
 
-	bridge->config = config;
-	bridge->outbox = outbox;
-	bridge->prefix = ng_config_dup_topic_prefix(config);
-	bridge->topic_state = g_strdup_printf("%s/bridge/state", bridge->prefix);
-	bridge->topic_info = g_strdup_printf("%s/bridge/info", bridge->prefix);
-	bridge->topic_devices = g_strdup_printf("%s/bridge/devices", bridge->prefix);
-	bridge->topic_event = g_strdup_printf("%s/bridge/event", bridge->prefix);
-	bridge->buf = g_string_sized_new(512);
-	bridge->batch = g_string_sized_new(4096);
-	bridge->started_ms = g_get_real_time() / 1000;
-	bridge->started_mono = g_get_monotonic_time();
-	return bridge;
+	pub->config = config;
+	pub->topics = topics;
+	pub->outbox = outbox;
+	pub->buf = g_string_sized_new(512);
+	pub->batch = g_string_sized_new(4096);
+	return pub;
 }
 
 void
-ng_bridge_free(NgBridge *bridge)
+ng_publisher_free(NgPublisher *pub)
 {
-	if (bridge == NULL)
+	if (pub == NULL)
 		return;
-	g_free(bridge->prefix);
-	g_free(bridge->topic_state);
-	g_free(bridge->topic_info);
-	g_free(bridge->topic_devices);
-	g_free(bridge->topic_event);
-	g_string_free(bridge->buf, TRUE);
-	g_string_free(bridge->batch, TRUE);
-	g_free(bridge);
+	g_string_free(pub->buf, TRUE);
+	g_string_free(pub->batch, TRUE);
+	g_free(pub);
+}
+
+void
+ng_publisher_set_tap(NgPublisher *pub, NgPublisherTapFunc func, gpointer user_data)
+{
+	pub->tap = func;
+	pub->tap_data = user_data;
+}
+
+NgPublisherCounters *
+ng_publisher_get_counters(NgPublisher *pub)
+{
+	return &pub->counters;
 }
 
 const char *
-ng_bridge_get_prefix(NgBridge *bridge)
-{
-	return bridge->prefix;
-}
-
-char *
-ng_bridge_dup_state_topic(NgBridge *bridge)
-{
-	return g_strdup(bridge->topic_state);
-}
-
-const char *
-ng_bridge_offline_payload(void)
+ng_publisher_offline_payload(void)
 {
 	return offline_payload;
 }
 
-void
-ng_bridge_set_bluez(NgBridge *bridge, NgBluez *bluez)
-{
-	bridge->bluez = bluez;
-}
-
-NgBridgeCounters *
-ng_bridge_get_counters(NgBridge *bridge)
-{
-	return &bridge->counters;
-}
-
-void
-ng_pen_topics_init(NgPenTopics *topics, NgBridge *bridge, const char *serial)
-{
-	topics->telemetry = g_strdup_printf("%s/pens/%s/telemetry", bridge->prefix, serial);
-	topics->session = g_strdup_printf("%s/pens/%s/session", bridge->prefix, serial);
-	topics->state = g_strdup_printf("%s/pens/%s/state", bridge->prefix, serial);
-	topics->alert = g_strdup_printf("%s/pens/%s/alert", bridge->prefix, serial);
-	topics->event = g_strdup_printf("%s/pens/%s/event", bridge->prefix, serial);
-}
-
-void
-ng_pen_topics_clear(NgPenTopics *topics)
-{
-	g_clear_pointer(&topics->telemetry, g_free);
-	g_clear_pointer(&topics->session, g_free);
-	g_clear_pointer(&topics->state, g_free);
-	g_clear_pointer(&topics->alert, g_free);
-	g_clear_pointer(&topics->event, g_free);
-	g_clear_pointer(&topics->last_state, g_free);
-}
-
-/* Hands bridge->buf to the outbox. A failure here is the disk's (SQLite): log the first and
+/* Hands pub->buf to the outbox. A failure here is the disk's (SQLite): log the first and
  * then every 1000th, never once per record. */
 static void
-push(NgBridge *bridge, NgOutboxKind kind, const char *topic, int qos, gboolean retain)
+push(NgPublisher *pub, NgOutboxKind kind, const char *topic, int qos, gboolean retain)
 {
 	g_autoptr(GError) error = NULL;
 
-	if (bridge->outbox == NULL || topic == NULL)
+	if (topic == NULL)
 		return;
-	if (G_LIKELY(ng_outbox_push(bridge->outbox, kind, topic, bridge->buf->str, bridge->buf->len, qos,
-				    retain, &error)))
+	if (G_UNLIKELY(pub->tap != NULL))
+		pub->tap(topic, pub->buf->str, pub->buf->len, qos, retain, pub->tap_data);
+	if (pub->outbox == NULL)
 		return;
-	if (bridge->counters.publish_errors++ % 1000 == 0)
+	if (G_LIKELY(
+		ng_outbox_push(pub->outbox, kind, topic, pub->buf->str, pub->buf->len, qos, retain, &error)))
+		return;
+	if (pub->counters.publish_errors++ % 1000 == 0)
 		g_warning("cannot queue a message for %s: %s (%" G_GUINT64_FORMAT " failures so far)", topic,
-			  error->message, bridge->counters.publish_errors);
-}
-
-/* ---- small JSON writers (values from outside go through ng_json_append_string) ------------ */
-
-static void
-append_key(GString *out, const char *key)
-{
-	if (out->len > 0 && out->str[out->len - 1] != '{' && out->str[out->len - 1] != '[')
-		g_string_append_c(out, ',');
-	g_string_append_c(out, '"');
-	g_string_append(out, key);
-	g_string_append(out, "\":");
-}
-
-static void
-append_str(GString *out, const char *key, const char *value)
-{
-	append_key(out, key);
-	ng_json_append_string(out, value);
-}
-
-static void
-append_int(GString *out, const char *key, gint64 value)
-{
-	append_key(out, key);
-	g_string_append_printf(out, "%" G_GINT64_FORMAT, value);
-}
-
-static void
-append_bool(GString *out, const char *key, gboolean value)
-{
-	append_key(out, key);
-	g_string_append(out, value ? "true" : "false");
-}
-
-static void
-append_time(GString *out, const char *key, gint64 t_ms)
-{
-	append_key(out, key);
-	ng_json_append_time(out, t_ms);
-}
-
-static void
-append_null(GString *out, const char *key)
-{
-	append_key(out, key);
-	g_string_append(out, "null");
+			  error->message, pub->counters.publish_errors);
 }
 
 /* ---- bridge/… -------------------------------------------------------------------------------------- */
 
 void
-ng_bridge_publish_online(NgBridge *bridge, gboolean online)
+ng_publisher_online(NgPublisher *pub, gboolean online)
 {
-	g_string_assign(bridge->buf, online ? "{\"state\":\"online\"}" : offline_payload);
-	push(bridge, NG_OUTBOX_KIND_STATE, bridge->topic_state, 1, TRUE);
+	g_string_assign(pub->buf, online ? "{\"state\":\"online\"}" : offline_payload);
+	push(pub, NG_OUTBOX_KIND_STATE, pub->topics->state, 1, TRUE);
 }
 
 static void
-append_outbox(NgBridge *bridge, GString *out)
+append_outbox(NgPublisher *pub, GString *out)
 {
 	NgOutboxCounters oc = {0};
 
-	if (bridge->outbox == NULL)
+	if (pub->outbox == NULL)
 		return;
-	ng_outbox_get_counters(bridge->outbox, &oc);
-	append_key(out, "outbox");
+	ng_outbox_get_counters(pub->outbox, &oc);
+	ng_json_key(out, "outbox");
 	g_string_append_c(out, '{');
-	append_int(out, "queued", (gint64)oc.queued);
-	append_int(out, "max_messages", (gint64)ng_outbox_get_max_messages(bridge->outbox));
-	append_int(out, "dropped_telemetry", (gint64)oc.dropped_telemetry);
-	append_int(out, "pushed", (gint64)oc.pushed);
-	append_int(out, "published", (gint64)oc.published);
-	append_int(out, "acked", (gint64)oc.acked);
+	ng_json_member_uint(out, "queued", oc.queued);
+	ng_json_member_uint(out, "max_messages", ng_outbox_get_max_messages(pub->outbox));
+	ng_json_member_uint(out, "dropped_telemetry", oc.dropped_telemetry);
+	ng_json_member_uint(out, "pushed", oc.pushed);
+	ng_json_member_uint(out, "published", oc.published);
+	ng_json_member_uint(out, "acked", oc.acked);
 	g_string_append_c(out, '}');
 }
 
 static void
-append_counters(NgBridge *bridge, GString *out)
+append_counters(NgPublisher *pub, GString *out)
 {
-	NgBridgeCounters *c = &bridge->counters;
+	NgPublisherCounters *c = &pub->counters;
 
-	append_key(out, "counters");
+	ng_json_key(out, "counters");
 	g_string_append_c(out, '{');
-	append_int(out, "records", (gint64)c->records);
-	append_int(out, "replayed", (gint64)c->replayed);
-	append_int(out, "duplicates", (gint64)c->duplicates);
-	append_int(out, "malformed", (gint64)c->malformed);
-	append_int(out, "lost", (gint64)c->lost);
-	append_int(out, "session_events", (gint64)c->events);
-	append_int(out, "publish_errors", (gint64)c->publish_errors);
-	append_outbox(bridge, out);
+	ng_json_member_uint(out, "records", c->records);
+	ng_json_member_uint(out, "replayed", c->replayed);
+	ng_json_member_uint(out, "duplicates", c->duplicates);
+	ng_json_member_uint(out, "malformed", c->malformed);
+	ng_json_member_uint(out, "lost", c->lost);
+	ng_json_member_uint(out, "session_events", c->events);
+	ng_json_member_uint(out, "publish_errors", c->publish_errors);
+	append_outbox(pub, out);
 	g_string_append_c(out, '}');
 }
 
 void
-ng_bridge_publish_info(NgBridge *bridge)
+ng_publisher_info(NgPublisher *pub, const NgHubSnapshot *hub)
 {
-	GString *out = bridge->buf;
-	const char *adapter = bridge->bluez != NULL ? ng_bluez_get_adapter_name(bridge->bluez) : NULL;
+	GString *out = pub->buf;
 
 	g_string_assign(out, "{");
-	append_str(out, "version", PACKAGE_VERSION);
-	append_str(out, "hub_id", bridge->config->hub_id);
-	append_str(out, "adapter", adapter);
-	append_str(out, "adapter_address",
-		   bridge->bluez != NULL ? ng_bluez_get_adapter_address(bridge->bluez) : NULL);
-	append_bool(out, "bluetoothd", bridge->bluez != NULL && ng_bluez_is_running(bridge->bluez));
-	append_time(out, "started", bridge->started_ms);
-	append_int(out, "uptime_s", (g_get_monotonic_time() - bridge->started_mono) / G_USEC_PER_SEC);
-	append_int(out, "pens_served",
-		   bridge->bluez != NULL ? g_hash_table_size(ng_bluez_get_pens(bridge->bluez)) : 0);
-	append_int(out, "pens_connected",
-		   bridge->bluez != NULL ? ng_bluez_count_connected(bridge->bluez) : 0);
-	append_str(out, "telemetry_notify", ng_telemetry_notify_to_string(bridge->config->telemetry_notify));
-	append_counters(bridge, out);
+	ng_json_member_string(out, "version", PACKAGE_VERSION);
+	ng_json_member_string(out, "hub_id", hub->hub_id);
+	ng_json_member_string(out, "adapter", hub->adapter);
+	ng_json_member_string(out, "adapter_address", hub->adapter_address);
+	ng_json_member_bool(out, "bluetoothd", hub->bluetoothd);
+	ng_json_member_time(out, "started", hub->started_ms);
+	ng_json_member_int(out, "uptime_s", hub->uptime_s);
+	ng_json_member_uint(out, "pens_served", hub->pens_served);
+	ng_json_member_uint(out, "pens_connected", hub->pens_connected);
+	ng_json_member_string(out, "telemetry_notify",
+			      ng_telemetry_notify_to_string(pub->config->telemetry_notify));
+	append_counters(pub, out);
 	g_string_append_c(out, '}');
-	push(bridge, NG_OUTBOX_KIND_STATE, bridge->topic_info, 1, TRUE);
+	push(pub, NG_OUTBOX_KIND_STATE, pub->topics->info, 1, TRUE);
+}
+
+/* ---- the pen's state ---------------------------------------------------------------------------- */
+
+static void append_alert_fields(GString *out, const NgAlert *a);
+
+static void
+append_limits(GString *out, const NgPenSnapshot *pen)
+{
+	const NpLimits *l = &pen->limits;
+
+	ng_json_key(out, "limits");
+	if (!pen->limits_known ||
+	    (l->max_depth_centi_mm == NP_LIMIT_NONE && l->min_speed_deci_hz == NP_LIMIT_NONE &&
+	     l->max_speed_deci_hz == NP_LIMIT_NONE)) {
+		g_string_append(out, "null");
+		return;
+	}
+	g_string_append(out, "{\"max_depth_mm\":");
+	ng_json_append_limit(out, l->max_depth_centi_mm, 2);
+	g_string_append(out, ",\"min_speed_hz\":");
+	ng_json_append_limit(out, l->min_speed_deci_hz, 1);
+	g_string_append(out, ",\"max_speed_hz\":");
+	ng_json_append_limit(out, l->max_speed_deci_hz, 1);
+	g_string_append_c(out, '}');
+}
+
+static void
+append_open_alerts(GString *out, const NgPenSnapshot *pen)
+{
+	ng_json_key(out, "open_alerts");
+	g_string_append_c(out, '[');
+	for (guint i = 0; i < pen->n_open_alerts; i++) {
+		if (i > 0)
+			g_string_append_c(out, ',');
+		g_string_append_c(out, '{');
+		append_alert_fields(out, &pen->open_alerts[i]);
+		g_string_append_c(out, '}');
+	}
+	g_string_append_c(out, ']');
 }
 
 /* The fields of pens/<id>/state and of each pen in bridge/devices, without the braces. */
 static void
-append_pen_state(GString *out, NgPen *pen)
+append_pen_state(GString *out, const NgPenSnapshot *pen)
 {
-	NpPenStatus st;
-	gboolean have_status = ng_pen_get_status(pen, &st);
-	NgSession *session = ng_pen_get_session(pen);
-	gboolean connected = ng_pen_is_connected(pen);
+	const NpPenStatus *st = &pen->status;
 
-	append_str(out, "pen", ng_pen_get_serial(pen));
-	append_str(out, "address", ng_pen_get_address(pen));
-	append_str(out, "name", ng_pen_get_name(pen));
-	append_str(out, "model", ng_pen_get_model(pen));
-	append_str(out, "firmware", ng_pen_get_firmware(pen));
-	append_bool(out, "connected", connected);
-	append_str(out, "link", ng_pen_state_to_string(ng_pen_get_state(pen)));
-	if (ng_pen_get_battery(pen) >= 0)
-		append_int(out, "battery", ng_pen_get_battery(pen));
+	ng_json_member_string(out, "pen", pen->serial);
+	ng_json_member_string(out, "address", pen->address);
+	ng_json_member_string(out, "name", pen->name);
+	ng_json_member_string(out, "model", pen->model);
+	ng_json_member_string(out, "firmware", pen->firmware);
+	ng_json_member_bool(out, "connected", pen->connected);
+	ng_json_member_string(out, "link", pen->link);
+	if (pen->battery >= 0)
+		ng_json_member_int(out, "battery", pen->battery);
 	else
-		append_null(out, "battery");
-	if (connected && ng_pen_get_rssi(pen) != 0)
-		append_int(out, "rssi", ng_pen_get_rssi(pen));
+		ng_json_member_null(out, "battery");
+	if (pen->connected && pen->rssi != 0)
+		ng_json_member_int(out, "rssi", pen->rssi);
 	else
-		append_null(out, "rssi");
-	append_str(out, "pen_state", have_status ? np_pen_state_to_string(st.state) : NULL);
-	if (st.cartridge_id != 0) {
-		append_key(out, "cartridge");
-		g_string_append_printf(out, "{\"id\":%u,\"needles\":%u}", st.cartridge_id, st.needle_count);
+		ng_json_member_null(out, "rssi");
+	ng_json_member_string(out, "pen_state", pen->have_status ? np_pen_state_to_string(st->state) : NULL);
+	if (st->cartridge_id != 0) {
+		ng_json_key(out, "cartridge");
+		g_string_append_printf(out, "{\"id\":%u,\"needles\":%u}", st->cartridge_id, st->needle_count);
 	} else {
-		append_null(out, "cartridge");
+		ng_json_member_null(out, "cartridge");
 	}
-	if (session != NULL && ng_session_is_active(session))
-		append_int(out, "session", ng_session_get_current_id(session));
+	if (pen->session_active)
+		ng_json_member_int(out, "session", pen->session_id);
 	else
-		append_null(out, "session");
-	append_str(out, "area", np_area_to_string(ng_pen_get_area(pen)));
-	if (st.error_code != 0) {
-		append_key(out, "error");
-		g_string_append_printf(out, "{\"code\":%u,\"name\":\"%s\"}", st.error_code,
-				       np_pen_error_to_string(st.error_code));
+		ng_json_member_null(out, "session");
+	ng_json_member_string(out, "area", np_area_to_string(pen->area));
+	if (st->error_code != 0) {
+		ng_json_key(out, "error");
+		g_string_append_printf(out, "{\"code\":%u,\"name\":\"%s\"}", st->error_code,
+				       np_pen_error_to_string(st->error_code));
 	} else {
-		append_null(out, "error");
+		ng_json_member_null(out, "error");
 	}
-	if (ng_pen_get_check(pen) != NULL) {
-		ng_check_append_state(ng_pen_get_check(pen), out);
-	} else {
-		append_null(out, "plan");
-		append_null(out, "limits");
-	}
-	append_bool(out, "clock_set", (st.flags & NP_STATUS_FLAG_CLOCK_SET) != 0);
-	append_str(out, "telemetry_path",
-		   connected ? (ng_pen_uses_acquire_notify(pen) ? "acquire_notify" : "start_notify") : NULL);
+	ng_json_member_string(out, "plan", pen->plan_id);
+	ng_json_member_string(out, "plan_assigned", pen->plan_assigned);
+	append_limits(out, pen);
+	ng_json_member_uint(out, "limits_mismatches", pen->limits_mismatches);
+	ng_json_member_bool(out, "clock_set", (st->flags & NP_STATUS_FLAG_CLOCK_SET) != 0);
+	ng_json_member_string(out, "telemetry_path", pen->connected ? pen->telemetry_path : NULL);
+	append_open_alerts(out, pen);
 }
 
 void
-ng_bridge_publish_pen_state(NgBridge *bridge, NgPen *pen, NgPenTopics *topics)
+ng_publisher_pen_state(NgPublisher *pub, const NgPenTopics *topics, const NgPenSnapshot *pen,
+		       char **last_state)
 {
-	GString *out = bridge->buf;
+	GString *out = pub->buf;
 
 	if (topics->state == NULL)
 		return;
 	g_string_assign(out, "{");
 	append_pen_state(out, pen);
 	/* A Pen Status notification and a session event often say the same thing. */
-	if (g_strcmp0(topics->last_state, out->str) == 0)
-		return;
-	g_free(topics->last_state);
-	topics->last_state = g_strdup(out->str);
-	append_time(out, "t", g_get_real_time() / 1000);
+	if (last_state != NULL) {
+		if (g_strcmp0(*last_state, out->str) == 0)
+			return;
+		g_free(*last_state);
+		*last_state = g_strdup(out->str);
+	}
+	ng_json_member_time(out, "t", g_get_real_time() / 1000);
 	g_string_append_c(out, '}');
-	push(bridge, NG_OUTBOX_KIND_STATE, topics->state, 1, TRUE);
+	push(pub, NG_OUTBOX_KIND_STATE, topics->state, 1, TRUE);
 }
 
 void
-ng_bridge_publish_devices(NgBridge *bridge)
+ng_publisher_clear_pen(NgPublisher *pub, const NgPenTopics *topics)
 {
-	GString *out = bridge->buf;
-	GHashTableIter iter;
-	NgPen *pen;
+	/* An empty retained message deletes the retained one (MQTT 3.1.1 §3.3.1.3). */
+	g_string_truncate(pub->buf, 0);
+	push(pub, NG_OUTBOX_KIND_STATE, topics->state, 1, TRUE);
+	push(pub, NG_OUTBOX_KIND_EVENT, topics->session, 1, TRUE);
+}
 
-	if (bridge->bluez == NULL)
-		return;
+void
+ng_publisher_devices(NgPublisher *pub, const NgPenSnapshot *pens, guint n_pens)
+{
+	GString *out = pub->buf;
+
 	g_string_assign(out, "{\"pens\":[");
-	g_hash_table_iter_init(&iter, ng_bluez_get_pens(bridge->bluez));
-	while (g_hash_table_iter_next(&iter, NULL, (gpointer *)&pen)) {
-		if (ng_pen_get_serial(pen) == NULL)
+	for (guint i = 0; i < n_pens; i++) {
+		if (pens[i].serial == NULL)
 			continue; /* never read: nothing to name it by */
 		if (out->str[out->len - 1] != '[')
 			g_string_append_c(out, ',');
 		g_string_append_c(out, '{');
-		append_pen_state(out, pen);
+		append_pen_state(out, &pens[i]);
 		g_string_append_c(out, '}');
 	}
 	g_string_append(out, "]");
-	append_time(out, "t", g_get_real_time() / 1000);
+	ng_json_member_time(out, "t", g_get_real_time() / 1000);
 	g_string_append_c(out, '}');
-	push(bridge, NG_OUTBOX_KIND_STATE, bridge->topic_devices, 1, TRUE);
+	push(pub, NG_OUTBOX_KIND_STATE, pub->topics->devices, 1, TRUE);
 }
 
 void
-ng_bridge_publish_bridge_event(NgBridge *bridge, NgPen *pen, const char *event, const char *detail)
+ng_publisher_bridge_event(NgPublisher *pub, const char *event, const char *serial, const char *address,
+			  const char *detail)
 {
-	GString *out = bridge->buf;
+	GString *out = pub->buf;
 
 	g_string_assign(out, "{");
-	append_str(out, "event", event);
-	append_str(out, "pen", ng_pen_get_serial(pen));
-	append_str(out, "address", ng_pen_get_address(pen));
-	append_time(out, "t", g_get_real_time() / 1000);
+	ng_json_member_string(out, "event", event);
+	ng_json_member_string(out, "pen", serial);
+	ng_json_member_string(out, "address", address);
+	ng_json_member_time(out, "t", g_get_real_time() / 1000);
 	if (detail != NULL)
-		append_str(out, "detail", detail);
+		ng_json_member_string(out, "detail", detail);
 	g_string_append_c(out, '}');
-	push(bridge, NG_OUTBOX_KIND_EVENT, bridge->topic_event, 1, FALSE);
+	push(pub, NG_OUTBOX_KIND_EVENT, pub->topics->event, 1, FALSE);
 }
 
-/* ---- pens/<id>/… ---------------------------------------------------------------------------------- */
+/* ---- pens/<id>/telemetry ------------------------------------------------------------------------- */
 
 /* Hands the batch to the outbox as one message, a JSON array. */
 void
-ng_bridge_flush_telemetry(NgBridge *bridge)
+ng_publisher_flush_telemetry(NgPublisher *pub)
 {
 	GString *tmp;
 
-	if (bridge->batch_n == 0)
+	if (pub->batch_n == 0)
 		return;
-	g_string_append_c(bridge->batch, ']');
-	/* push () sends bridge->buf: swap the buffers rather than copy. */
-	tmp = bridge->buf;
-	bridge->buf = bridge->batch;
-	bridge->batch = tmp;
-	push(bridge, NG_OUTBOX_KIND_TELEMETRY, bridge->batch_topic, bridge->config->telemetry_qos, FALSE);
-	g_string_truncate(bridge->batch, 0);
-	bridge->batch_n = 0;
-	bridge->batch_topic = NULL;
+	g_string_append_c(pub->batch, ']');
+	/* push () sends pub->buf: swap the buffers rather than copy. */
+	tmp = pub->buf;
+	pub->buf = pub->batch;
+	pub->batch = tmp;
+	push(pub, NG_OUTBOX_KIND_TELEMETRY, pub->batch_topic, pub->config->telemetry_qos, FALSE);
+	g_string_truncate(pub->batch, 0);
+	pub->batch_n = 0;
+	pub->batch_topic = NULL;
 }
 
 void
-ng_bridge_publish_telemetry(NgBridge *bridge, const NgPenTopics *topics, const char *serial,
-			    const NpTelemetryRecord *rec, gint64 t_ms)
+ng_publisher_telemetry(NgPublisher *pub, const NgPenTopics *topics, const char *serial,
+		       const NpTelemetryRecord *rec, gint64 t_ms)
 {
-	bridge->counters.records++;
+	pub->counters.records++;
 	if (rec->flags & NP_TELEMETRY_FLAG_REPLAYED)
-		bridge->counters.replayed++;
-	if (G_LIKELY(bridge->config->telemetry_batch <= 1)) {
-		g_string_truncate(bridge->buf, 0);
-		ng_payload_telemetry(bridge->buf, serial, rec, t_ms);
-		push(bridge, NG_OUTBOX_KIND_TELEMETRY, topics->telemetry, bridge->config->telemetry_qos,
-		     FALSE);
+		pub->counters.replayed++;
+	if (G_LIKELY(pub->config->telemetry_batch <= 1)) {
+		g_string_truncate(pub->buf, 0);
+		ng_payload_telemetry(pub->buf, serial, rec, t_ms);
+		push(pub, NG_OUTBOX_KIND_TELEMETRY, topics->telemetry, pub->config->telemetry_qos, FALSE);
 		return;
 	}
-	if (bridge->batch_n > 0 && bridge->batch_topic != topics->telemetry)
-		ng_bridge_flush_telemetry(bridge);
-	g_string_append_c(bridge->batch, bridge->batch_n == 0 ? '[' : ',');
-	ng_payload_telemetry(bridge->batch, serial, rec, t_ms);
-	bridge->batch_topic = topics->telemetry;
-	if (++bridge->batch_n >= bridge->config->telemetry_batch)
-		ng_bridge_flush_telemetry(bridge);
+	if (pub->batch_n > 0 && pub->batch_topic != topics->telemetry)
+		ng_publisher_flush_telemetry(pub);
+	g_string_append_c(pub->batch, pub->batch_n == 0 ? '[' : ',');
+	ng_payload_telemetry(pub->batch, serial, rec, t_ms);
+	pub->batch_topic = topics->telemetry;
+	if (++pub->batch_n >= pub->config->telemetry_batch)
+		ng_publisher_flush_telemetry(pub);
 }
 
+/* ---- pens/<id>/session and pens/<id>/event ----------------------------------------------------- */
+
 static void
-append_cartridge(GString *out, const NpCartridge *c)
+open_session_message(GString *out, const char *serial, guint16 session_id, const char *event)
 {
-	append_key(out, "cartridge");
+	g_string_assign(out, "{");
+	ng_json_member_string(out, "pen", serial);
+	ng_json_member_int(out, "session", session_id);
+	ng_json_member_string(out, "event", event);
+}
+
+void
+ng_publisher_session_started(NgPublisher *pub, const NgPenTopics *topics, const char *serial,
+			     const NpSessionEvent *ev, gint64 t_ms, const char *plan_id)
+{
+	GString *out = pub->buf;
+	const NpCartridge *c = &ev->u.started.cartridge;
+
+	open_session_message(out, serial, ev->session_id, "started");
+	ng_json_member_int(out, "seq", ev->seq);
+	ng_json_member_time(out, "t", t_ms);
+	ng_json_key(out, "pen_clock");
+	ng_json_append_pen_clock(out, ev->pen_clock_ms);
+	ng_json_key(out, "cartridge");
 	g_string_append_printf(out, "{\"id\":%u,\"needles\":%u,\"use_count\":%u}", c->cartridge_id,
 			       c->needle_count, c->use_count);
+	ng_json_member_string(out, "area", np_area_to_string(ev->u.started.area));
+	ng_json_member_string(out, "plan_id", plan_id);
+	g_string_append_c(out, '}');
+	push(pub, NG_OUTBOX_KIND_EVENT, topics->session, 1, TRUE);
 }
 
-/* "plan_id", and on an ended message the summary's fields (or the bare duration and reason). */
-static void
-append_plan_and_summary(GString *out, const char *plan_id, const char *ended_fields, gboolean ended,
-			gint64 duration_ms, const char *reason)
+void
+ng_publisher_session_ended(NgPublisher *pub, const NgPenTopics *topics, const char *serial,
+			   const NgSessionEnd *end)
 {
-	append_str(out, "plan_id", plan_id);
-	if (!ended)
-		return;
-	if (ended_fields != NULL) {
+	GString *out = pub->buf;
+
+	open_session_message(out, serial, end->session_id, "ended");
+	if (end->seq >= 0)
+		ng_json_member_int(out, "seq", end->seq);
+	else
+		ng_json_member_null(out, "seq");
+	ng_json_member_time(out, "t", end->t_ms);
+	ng_json_key(out, "pen_clock");
+	ng_json_append_pen_clock(out, end->pen_clock_ms);
+	ng_json_member_string(out, "area", np_area_to_string(end->area));
+	if (end->end_event_lost)
+		ng_json_member_bool(out, "end_event_lost", TRUE);
+	ng_json_member_string(out, "plan_id", end->plan_id);
+	if (end->ended_fields != NULL) {
 		g_string_append_c(out, ',');
-		g_string_append(out, ended_fields);
-		return;
-	}
-	append_key(out, "duration_s");
-	if (duration_ms >= 0)
-		ng_json_append_fixed(out, (guint64)duration_ms, 3);
-	else
-		g_string_append(out, "null");
-	append_str(out, "reason", reason);
-}
-
-/* pens/<id>/session: the contract's started/ended message; the end carries the summary. */
-static void
-publish_session(NgBridge *bridge, NgPen *pen, const NgPenTopics *topics, const NpSessionEvent *ev,
-		gint64 t_ms, const char *plan_id, const char *ended_fields)
-{
-	GString *out = bridge->buf;
-	gboolean started = ev->type == NP_EVENT_SESSION_STARTED;
-
-	g_string_assign(out, "{");
-	append_str(out, "pen", ng_pen_get_serial(pen));
-	append_int(out, "session", ev->session_id);
-	append_str(out, "event", started ? "started" : "ended");
-	append_int(out, "seq", ev->seq);
-	append_time(out, "t", t_ms);
-	append_key(out, "pen_clock");
-	if (ev->pen_clock_ms != 0)
-		ng_json_append_time(out, (gint64)ev->pen_clock_ms);
-	else
-		g_string_append(out, "null");
-	if (started) {
-		append_cartridge(out, &ev->u.started.cartridge);
-		append_str(out, "area", np_area_to_string(ev->u.started.area));
+		g_string_append(out, end->ended_fields);
 	} else {
-		append_str(out, "area", np_area_to_string(ng_pen_get_area(pen)));
+		ng_json_key(out, "duration_s");
+		if (end->duration_ms >= 0)
+			ng_json_append_fixed(out, (guint64)end->duration_ms, 3);
+		else
+			g_string_append(out, "null");
+		ng_json_member_string(out, "reason", end->reason);
 	}
-	append_plan_and_summary(out, plan_id, ended_fields, !started, ev->u.ended.duration_ms,
-				np_end_reason_to_string(ev->u.ended.reason));
 	g_string_append_c(out, '}');
-	push(bridge, NG_OUTBOX_KIND_EVENT, topics->session, 1, TRUE);
+	push(pub, NG_OUTBOX_KIND_EVENT, topics->session, 1, TRUE);
 }
 
 void
-ng_bridge_publish_lost_session_end(NgBridge *bridge, NgPen *pen, const NgPenTopics *topics,
-				   guint16 session_id, gint64 start_ms, gint64 t_ms, const char *plan_id,
-				   const char *ended_fields)
+ng_publisher_pen_event(NgPublisher *pub, const NgPenTopics *topics, const char *serial,
+		       const NpSessionEvent *ev, gint64 t_ms)
 {
-	GString *out = bridge->buf;
+	pub->counters.events++;
+	g_string_truncate(pub->buf, 0);
+	ng_payload_session_event(pub->buf, serial, ev, t_ms);
+	push(pub, NG_OUTBOX_KIND_EVENT, topics->event, 1, FALSE);
+}
 
-	g_string_assign(out, "{");
-	append_str(out, "pen", ng_pen_get_serial(pen));
-	append_int(out, "session", session_id);
-	append_str(out, "event", "ended");
-	append_null(out, "seq");
-	append_time(out, "t", t_ms);
-	append_null(out, "pen_clock");
-	append_str(out, "area", np_area_to_string(ng_pen_get_area(pen)));
-	append_bool(out, "end_event_lost", TRUE);
-	/* At most this long: it ended at some moment while the link was down. */
-	append_plan_and_summary(out, plan_id, ended_fields, TRUE,
-				start_ms >= 0 && t_ms >= start_ms ? t_ms - start_ms : -1, "unknown");
+/* ---- pens/<id>/alert ----------------------------------------------------------------------------- */
+
+static void
+append_value(GString *out, const NgAlertValue *v)
+{
+	switch (v->kind) {
+	case NG_VALUE_NONE:
+		g_string_append(out, "null");
+		break;
+	case NG_VALUE_FIXED:
+		ng_json_append_fixed(out, v->num, v->decimals);
+		break;
+	case NG_VALUE_STRING:
+		ng_json_append_string(out, v->str);
+		break;
+	}
+}
+
+/* An alert's fields, without "pen" and without braces (also the open alerts of a pen's state). */
+static void
+append_alert_fields(GString *out, const NgAlert *a)
+{
+	ng_json_member_int(out, "session", a->session_id);
+	ng_json_member_uint(out, "seq", a->seq);
+	ng_json_member_time(out, "t", a->t_ms);
+	ng_json_member_string(out, "severity", ng_severity_to_string(a->severity));
+	ng_json_member_string(out, "rule", ng_rule_to_string(a->rule));
+	ng_json_member_string(out, "area", np_area_to_string(a->area));
+	ng_json_key(out, "measured");
+	append_value(out, &a->measured);
+	ng_json_key(out, "limit");
+	append_value(out, &a->limit);
+	ng_json_member_string(out, "unit", a->unit);
+	ng_json_member_string(out, "message", a->message);
+	ng_json_member_string(out, "state", ng_alert_state_to_string(a->state));
+	ng_json_member_uint(out, "id", a->id);
+	if (a->state == NG_ALERT_CLEARED)
+		ng_json_member_int(out, "duration_ms", a->duration_ms);
+}
+
+void
+ng_publisher_append_alert(GString *out, const NgAlert *alert, const char *pen)
+{
+	g_string_append_c(out, '{');
+	if (pen != NULL)
+		ng_json_member_string(out, "pen", pen);
+	append_alert_fields(out, alert);
+	/* A gap names its records: measured is their number, seq the first. */
+	if (alert->rule == NG_RULE_TELEMETRY_GAP && alert->measured.kind == NG_VALUE_FIXED &&
+	    alert->measured.decimals == 0 && alert->measured.num > 0) {
+		ng_json_member_uint(out, "first_seq", alert->seq);
+		ng_json_member_uint(out, "last_seq", (guint64)alert->seq + alert->measured.num - 1);
+	}
 	g_string_append_c(out, '}');
-	push(bridge, NG_OUTBOX_KIND_EVENT, topics->session, 1, TRUE);
+}
+
+char *
+ng_publisher_alerts_to_json(const NgAlert *alerts, guint n_alerts)
+{
+	GString *out = g_string_new("[");
+
+	for (guint i = 0; i < n_alerts; i++) {
+		if (i > 0)
+			g_string_append_c(out, ',');
+		ng_publisher_append_alert(out, &alerts[i], NULL);
+	}
+	g_string_append_c(out, ']');
+	return g_string_free(out, FALSE);
 }
 
 void
-ng_bridge_publish_session_event(NgBridge *bridge, NgPen *pen, const NgPenTopics *topics,
-				const NpSessionEvent *ev, gint64 t_ms, const char *plan_id,
-				const char *ended_fields)
+ng_publisher_alert(NgPublisher *pub, const NgPenTopics *topics, const char *serial, const NgAlert *alert)
 {
-	bridge->counters.events++;
-	if (ev->type == NP_EVENT_SESSION_STARTED || ev->type == NP_EVENT_SESSION_ENDED)
-		publish_session(bridge, pen, topics, ev, t_ms, plan_id, ended_fields);
-	g_string_truncate(bridge->buf, 0);
-	ng_payload_session_event(bridge->buf, ng_pen_get_serial(pen), ev, t_ms);
-	push(bridge, NG_OUTBOX_KIND_EVENT, topics->event, 1, FALSE);
-}
-
-void
-ng_bridge_publish_gap_alert(NgBridge *bridge, NgPen *pen, const NgPenTopics *topics, guint16 session_id,
-			    guint32 first, guint32 last, gint64 t_ms)
-{
-	GString *out = bridge->buf;
-	guint64 n = (guint64)last - first + 1;
-	g_autofree char *message =
-	    g_strdup_printf("%" G_GUINT64_FORMAT
-			    " telemetry record%s (sequence %u to %u) could not be recovered from the pen.",
-			    n, n == 1 ? "" : "s", first, last);
-
-	g_string_assign(out, "{");
-	append_str(out, "pen", ng_pen_get_serial(pen));
-	append_int(out, "session", session_id);
-	append_int(out, "seq", first);
-	append_time(out, "t", t_ms);
-	append_str(out, "severity", "warning");
-	append_str(out, "rule", "telemetry_gap");
-	append_str(out, "area", np_area_to_string(ng_pen_get_area(pen)));
-	append_int(out, "measured", (gint64)n);
-	append_int(out, "limit", 0);
-	append_str(out, "message", message);
-	append_int(out, "first_seq", first);
-	append_int(out, "last_seq", last);
-	g_string_append_c(out, '}');
-	push(bridge, NG_OUTBOX_KIND_EVENT, topics->alert, 1, FALSE);
-}
-
-void
-ng_bridge_publish_alert(NgBridge *bridge, const char *topic, const char *payload, gsize len)
-{
-	g_string_truncate(bridge->buf, 0);
-	g_string_append_len(bridge->buf, payload, (gssize)len);
-	push(bridge, NG_OUTBOX_KIND_EVENT, topic, 1, FALSE);
+	g_string_truncate(pub->buf, 0);
+	ng_publisher_append_alert(pub->buf, alert, serial);
+	push(pub, NG_OUTBOX_KIND_EVENT, topics->alert, 1, FALSE);
 }

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* What the gateway says on MQTT: topics and payloads of bridge/… and pens/<pen_id>/…, into the outbox. */
+/* What the gateway says on MQTT: the payloads of bridge/… and pens/<pen_id>/…, into the outbox. */
 
 #pragma once
 
@@ -7,12 +7,22 @@
 
 #include "ng-config.h"
 #include "ng-outbox.h"
-#include "ng-pen.h"
+#include "ng-rules.h"
+#include "ng-snapshot.h"
+#include "ng-topics.h"
 #include "np.h"
 
 G_BEGIN_DECLS
 
-/* Gateway-wide counters for bridge/info. */
+/*
+ * The publisher writes every payload of the MQTT contract (README, "MQTT
+ * topics") from snapshots and structs: it knows no pen object, no BlueZ, no
+ * plan store. The hub decides what is said and when; this file decides how.
+ * Every payload is written into one reused buffer: no allocation per record.
+ */
+typedef struct _NgPublisher NgPublisher;
+
+/* Gateway-wide counters for bridge/info, kept by the hub. */
 typedef struct {
 	guint64 records;    /* telemetry records published */
 	guint64 replayed;   /* of those, replayed */
@@ -21,70 +31,72 @@ typedef struct {
 	guint64 lost;	    /* records lost for good (telemetry_gap) */
 	guint64 events;	    /* session events published */
 	guint64 publish_errors;
-} NgBridgeCounters;
+} NgPublisherCounters;
 
-/* Per pen topic names, made once when the pen's serial is known: no allocation per record. */
-typedef struct {
-	char *telemetry;
-	char *session;
-	char *state;
-	char *alert;
-	char *event;
-	char *last_state; /* the last pens/<id>/state sent, without its time: unchanged state is not resent */
-} NgPenTopics;
+/* @outbox may be NULL: payloads are written, then dropped (unit tests read them with
+ * ng_publisher_set_tap ()). */
+NgPublisher *ng_publisher_new(const NgConfig *config, const NgTopics *topics, NgOutbox *outbox);
+void ng_publisher_free(NgPublisher *pub);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(NgPublisher, ng_publisher_free)
 
-void ng_pen_topics_init(NgPenTopics *topics, NgBridge *bridge, const char *serial);
-void ng_pen_topics_clear(NgPenTopics *topics);
+/* Every message handed to the outbox, also to @func (tests: golden payloads). */
+typedef void (*NgPublisherTapFunc)(const char *topic, const char *payload, gsize len, int qos,
+				   gboolean retain, gpointer user_data);
+void ng_publisher_set_tap(NgPublisher *pub, NgPublisherTapFunc func, gpointer user_data);
 
-/* outbox may be NULL: the bridge then only counts (unit tests). */
-NgBridge *ng_bridge_new(const NgConfig *config, NgOutbox *outbox);
-void ng_bridge_free(NgBridge *bridge);
-G_DEFINE_AUTOPTR_CLEANUP_FUNC(NgBridge, ng_bridge_free)
-
-const char *ng_bridge_get_prefix(NgBridge *bridge);
-/* bridge/state: the last will's topic and the two payloads. */
-char *ng_bridge_dup_state_topic(NgBridge *bridge);
-const char *ng_bridge_offline_payload(void);
-
-/* Where the adapter and pen counts for bridge/info and bridge/devices come from. */
-typedef struct _NgBluez NgBluez;
-void ng_bridge_set_bluez(NgBridge *bridge, NgBluez *bluez);
-
-NgBridgeCounters *ng_bridge_get_counters(NgBridge *bridge);
+NgPublisherCounters *ng_publisher_get_counters(NgPublisher *pub);
+/* {"state":"offline"}: the last will's payload. */
+const char *ng_publisher_offline_payload(void);
 
 /* bridge/state online / offline (retained). */
-void ng_bridge_publish_online(NgBridge *bridge, gboolean online);
+void ng_publisher_online(NgPublisher *pub, gboolean online);
 /* bridge/info (retained): version, hub, adapter, uptime, counters. */
-void ng_bridge_publish_info(NgBridge *bridge);
-/* bridge/devices (retained): every pen served and its last known state. */
-void ng_bridge_publish_devices(NgBridge *bridge);
-/* bridge/event: "discovered", "connected", "disconnected", "removed", "refused". */
-void ng_bridge_publish_bridge_event(NgBridge *bridge, NgPen *pen, const char *event, const char *detail);
+void ng_publisher_info(NgPublisher *pub, const NgHubSnapshot *hub);
+/* bridge/devices (retained): every pen served whose serial is known. */
+void ng_publisher_devices(NgPublisher *pub, const NgPenSnapshot *pens, guint n_pens);
+/* bridge/event: "paired", "connected", "disconnected", "removed", "refused"; @detail may be NULL. */
+void ng_publisher_bridge_event(NgPublisher *pub, const char *event, const char *serial, const char *address,
+			       const char *detail);
+/* pens/<id>/state (retained); unchanged state is not sent again. @last_state keeps what was sent. */
+void ng_publisher_pen_state(NgPublisher *pub, const NgPenTopics *topics, const NgPenSnapshot *pen,
+			    char **last_state);
+/* Empty retained payloads on pens/<id>/state and pens/<id>/session: the pen is gone from the hub. */
+void ng_publisher_clear_pen(NgPublisher *pub, const NgPenTopics *topics);
 
 /* The hot path: one record, its time on the gateway clock. With [mqtt] telemetry_batch > 1 the
- * record joins a batch that ng_bridge_flush_telemetry () sends: call it after each notification. */
-void ng_bridge_publish_telemetry(NgBridge *bridge, const NgPenTopics *topics, const char *serial,
-				 const NpTelemetryRecord *rec, gint64 t_ms);
-void ng_bridge_flush_telemetry(NgBridge *bridge);
-/* pens/<id>/session for started and ended (retained), pens/<id>/event for every event.
- * @plan_id: the session's plan (NULL: none). @ended_fields: for an ended event, the summary fields
- * (ng_check_get_ended_fields (): duration_s, reason, summary, alerts, aftercare, course, ...),
- * or NULL for the bare duration_s and reason. */
-void ng_bridge_publish_session_event(NgBridge *bridge, NgPen *pen, const NgPenTopics *topics,
-				     const NpSessionEvent *ev, gint64 t_ms, const char *plan_id,
-				     const char *ended_fields);
-/* pens/<id>/session "ended" for a session whose end event was lost: reason "unknown",
- * end_event_lost true, duration_s from the session's start on the gateway's clock; plan_id and
- * ended_fields as above. */
-void ng_bridge_publish_lost_session_end(NgBridge *bridge, NgPen *pen, const NgPenTopics *topics,
-					guint16 session_id, gint64 start_ms, gint64 t_ms, const char *plan_id,
-					const char *ended_fields);
-/* pens/<id>/alert: one rule engine finding (ng_rules_alert_to_json ()), QoS 1, never dropped. */
-void ng_bridge_publish_alert(NgBridge *bridge, const char *topic, const char *payload, gsize len);
-/* pens/<id>/state (retained). */
-void ng_bridge_publish_pen_state(NgBridge *bridge, NgPen *pen, NgPenTopics *topics);
-/* pens/<id>/alert telemetry_gap: the records first..last are lost for good. */
-void ng_bridge_publish_gap_alert(NgBridge *bridge, NgPen *pen, const NgPenTopics *topics, guint16 session_id,
-				 guint32 first, guint32 last, gint64 t_ms);
+ * record joins a batch that ng_publisher_flush_telemetry () sends: call it after each notification. */
+void ng_publisher_telemetry(NgPublisher *pub, const NgPenTopics *topics, const char *serial,
+			    const NpTelemetryRecord *rec, gint64 t_ms);
+void ng_publisher_flush_telemetry(NgPublisher *pub);
+
+/* How a session ended, for pens/<id>/session "ended". */
+typedef struct {
+	guint16 session_id;
+	gint64 seq;		  /* the ended event's, -1: none (its end event was lost, or removed) */
+	gint64 t_ms;		  /* gateway time of the end */
+	guint64 pen_clock_ms;	  /* 0: unknown or never set */
+	gint64 duration_ms;	  /* -1: unknown */
+	const char *reason;	  /* "stopped", ..., "unknown", "removed" */
+	gboolean end_event_lost;  /* the pen's ended event never came */
+	guint8 area;		  /* where the pen was */
+	const char *plan_id;	  /* NULL: none */
+	const char *ended_fields; /* the summary's fields (ng_summary_append_ended_fields ()), or NULL */
+} NgSessionEnd;
+
+/* pens/<id>/session "started" (retained) and pens/<id>/event for every session event. */
+void ng_publisher_session_started(NgPublisher *pub, const NgPenTopics *topics, const char *serial,
+				  const NpSessionEvent *ev, gint64 t_ms, const char *plan_id);
+void ng_publisher_session_ended(NgPublisher *pub, const NgPenTopics *topics, const char *serial,
+				const NgSessionEnd *end);
+void ng_publisher_pen_event(NgPublisher *pub, const NgPenTopics *topics, const char *serial,
+			    const NpSessionEvent *ev, gint64 t_ms);
+/* pens/<id>/alert: one rule engine finding, QoS 1, never dropped. A telemetry_gap alert names its
+ * records with first_seq and last_seq. */
+void ng_publisher_alert(NgPublisher *pub, const NgPenTopics *topics, const char *serial,
+			const NgAlert *alert);
+
+/* An alert as its JSON object (@pen NULL leaves "pen" out), and a list of them (the journal's). */
+void ng_publisher_append_alert(GString *out, const NgAlert *alert, const char *pen);
+char *ng_publisher_alerts_to_json(const NgAlert *alerts, guint n_alerts);
 
 G_END_DECLS

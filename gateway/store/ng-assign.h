@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* Plans assigned to pens for their next session, kept across restarts, and the plan/… bridge requests. */
+/* Plans assigned to pens for their next session, kept across restarts. */
 
 #pragma once
 
@@ -67,22 +67,5 @@ void ng_assign_remove_watch(NgAssign *assign, guint id);
  * (a plan assigned during the session stays for the next one). TRUE if it was cleared.
  */
 gboolean ng_assign_consume(NgAssign *assign, const char *serial, NgPlan *plan);
-
-/*
- * The MQTT requests bridge/request/plan/assign and bridge/request/plan/clear, for the request
- * dispatcher: @command is "plan/assign" or "plan/clear", @payload the request's bytes (@len,
- * NUL-terminated or not). Returns the whole bridge/response/<command> payload:
- *   request  {"pen":"NP5EED0001","plan":{…},"transaction":"t-1"}   (plan/clear: no "plan")
- *   response {"status":"ok","data":{"pen":…,"plan_id":…},"error":null,"transaction":"t-1"}
- *            {"status":"error","data":null,"error":{"code":"invalid_plan","message":"$.areas…"},
- *             "transaction":"t-1"}
- * "transaction" is echoed as given (any JSON value; null when absent or when the payload is not
- * JSON). Error codes: invalid_args (not JSON, no "pen", wrong types), invalid_plan (the message
- * names the field), failed (the store). Any command other than the two: NULL.
- */
-char *ng_assign_handle_request(NgAssign *assign, const char *command, const char *payload, gsize len);
-/* The same with the request dispatcher's signature (NgRequestsFunc in ng-requests.h), @user_data the
- * NgAssign: ng_requests_register (requests, "plan/assign", ng_assign_request_func, assign, …). */
-char *ng_assign_request_func(const char *command, const char *payload, gsize len, gpointer user_data);
 
 G_END_DECLS

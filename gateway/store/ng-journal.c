@@ -4,7 +4,6 @@
 #include "ng-journal.h"
 
 #include "ng-json.h"
-#include "ng-payload.h"
 
 GQuark
 ng_journal_error_quark(void)

@@ -4,6 +4,7 @@
 #pragma once
 
 #include "ng-plan.h"
+#include "ng-publisher.h"
 #include "ng-rules.h"
 #include "ng-summary.h"
 
@@ -40,7 +41,7 @@ fixture_on_alert(const NgAlert *alert, gpointer data)
 	GString *s = g_string_new(NULL);
 
 	g_array_append_val(f->alerts, *alert);
-	ng_rules_alert_to_json(s, alert, PEN);
+	ng_publisher_append_alert(s, alert, PEN);
 	g_ptr_array_add(f->json, g_string_free(s, FALSE));
 }
 

@@ -605,25 +605,34 @@ test_rules_other_session_ignored(void)
 	fixture_clear(&f);
 }
 
-/* Every alert of the session, as the journal keeps them. */
+/* Every alert of the session, as the journal keeps them: the same alerts, in order. */
 static void
 test_rules_alerts_json(void)
 {
 	Fixture f;
 	g_autoptr(GString) expected = g_string_new("[");
+	g_autofree char *kept = NULL;
+	const NgAlert *alerts;
+	guint n = 0;
 
 	fixture_init(&f, NG_RULES_DEFAULT_DEBOUNCE_MS);
 	fixture_start(&f, NULL);
 	ng_rules_telemetry_gap(f.rules, 5, 6, T0_MS + 1);
 	ng_rules_session_end(f.rules, f.seq++, T0_MS + 10, 10);
 	g_assert_cmpuint(f.alerts->len, ==, 3);
+	alerts = ng_rules_get_alerts(f.rules, &n);
+	g_assert_cmpuint(n, ==, 3);
 	for (guint i = 0; i < f.alerts->len; i++) {
 		if (i > 0)
 			g_string_append_c(expected, ',');
-		ng_rules_alert_to_json(expected, fixture_alert(&f, i), NULL);
+		ng_publisher_append_alert(expected, fixture_alert(&f, i), NULL);
+		g_assert_cmpuint(alerts[i].id, ==, fixture_alert(&f, i)->id);
+		g_assert_cmpuint(alerts[i].rule, ==, fixture_alert(&f, i)->rule);
+		g_assert_cmpuint(alerts[i].state, ==, fixture_alert(&f, i)->state);
 	}
 	g_string_append_c(expected, ']');
-	g_assert_cmpstr(ng_rules_get_alerts_json(f.rules), ==, expected->str);
+	kept = ng_publisher_alerts_to_json(alerts, n);
+	g_assert_cmpstr(kept, ==, expected->str);
 	g_assert_true(g_str_has_prefix(expected->str, "[{\"session\":7,"));
 	fixture_clear(&f);
 }

@@ -17,13 +17,14 @@
 
 #include "ng-errors.h"
 #include "ng-json.h"
-#include "ng-payload.h"
+#include "ng-pairing.h"
 #include "np.h"
 
 typedef enum {
 	FIELD_STRING,
 	FIELD_INT,
 	FIELD_BOOL,
+	FIELD_PLAN, /* a plan: a JSON object, or a string holding one */
 } FieldType;
 
 typedef struct {
@@ -41,20 +42,12 @@ typedef struct {
 	void (*run)(Request *request, JsonObject *args);
 } Command;
 
-typedef struct {
-	NgRequestsFunc func;
-	gpointer data;
-	char *audit_action;
-} Registered;
-
 struct _NgRequests {
 	const NgConfig *config;
 	NgOutbox *outbox;
-	char *request_prefix;  /* <prefix>/bridge/request/ */
-	char *response_prefix; /* <prefix>/bridge/response/ */
-	NgApi *api;
-	GHashTable *registered; /* command -> Registered */
-	GList *pending;		/* Request waiting for an operation */
+	NgHub *hub;
+	const NgTopics *topics;
+	GList *pending; /* Request waiting for an operation */
 };
 
 /* One request being answered; outlives NgRequests only as an orphan (requests == NULL). */
@@ -155,15 +148,6 @@ data_object(const char *key, ...)
 /* ---- the commands ----------------------------------------------------------------------------------------
  */
 
-static gboolean
-has_api(Request *r)
-{
-	if (r->requests->api != NULL)
-		return TRUE;
-	reply_error(r, NG_ERROR_NOT_SUPPORTED, "the gateway is starting: send the request again in a moment");
-	return FALSE;
-}
-
 static void
 run_permit_pairing(Request *r, JsonObject *args)
 {
@@ -172,10 +156,8 @@ run_permit_pairing(Request *r, JsonObject *args)
 	gint64 time_s = json_object_get_int_member_with_default(args, "time", NG_PAIRING_WINDOW_DEFAULT_S);
 	g_autofree char *data = NULL;
 
-	if (!has_api(r))
-		return;
 	if (!value) {
-		ng_api_close_pairing_window(r->requests->api, &mqtt_actor);
+		ng_hub_close_pairing_window(r->requests->hub, &mqtt_actor);
 		reply_ok(r, "{\"value\":false}");
 		return;
 	}
@@ -185,7 +167,7 @@ run_permit_pairing(Request *r, JsonObject *args)
 		reply_error(r, NG_ERROR_INVALID_ARGS, msg);
 		return;
 	}
-	if (!ng_api_open_pairing_window(r->requests->api, (guint)time_s, &mqtt_actor, &error)) {
+	if (!ng_hub_open_pairing_window(r->requests->hub, (guint)time_s, &mqtt_actor, &error)) {
 		reply_gerror(r, error);
 		return;
 	}
@@ -198,13 +180,15 @@ paired_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 {
 	Request *r = user_data;
 	g_autoptr(GError) error = NULL;
-	g_autofree char *path = ng_api_pair_finish(NULL, res, &error);
+	g_autofree char *address = ng_hub_pair_finish(NULL, res, &error);
+	g_autofree char *path = NULL;
 	g_autofree char *data = NULL;
 
-	if (path == NULL) {
+	if (address == NULL) {
 		reply_gerror(r, error);
 		return;
 	}
+	path = ng_hub_pen_object_path(address);
 	data = data_object("address", r->subject, "state", "paired", "object", path, NULL);
 	reply_ok(r, data);
 }
@@ -216,7 +200,7 @@ pairing_started_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 	g_autoptr(GError) error = NULL;
 	g_autofree char *data = NULL;
 
-	if (!ng_api_start_pairing_finish(NULL, res, &error)) {
+	if (!ng_hub_start_pairing_finish(NULL, res, &error)) {
 		reply_gerror(r, error);
 		return;
 	}
@@ -229,11 +213,9 @@ run_pair(Request *r, JsonObject *args)
 {
 	gint64 passkey = json_object_get_int_member_with_default(args, "passkey", -1);
 
-	if (!has_api(r))
-		return;
 	r->subject = g_strdup(json_object_get_string_member(args, "address"));
 	if (!json_object_has_member(args, "passkey")) {
-		ng_api_start_pairing_async(r->requests->api, r->subject, &mqtt_actor, pairing_started_cb, r);
+		ng_hub_start_pairing_async(r->requests->hub, r->subject, &mqtt_actor, pairing_started_cb, r);
 		return;
 	}
 	if (passkey < 0 || passkey > 999999) {
@@ -241,7 +223,7 @@ run_pair(Request *r, JsonObject *args)
 			    "passkey: not a passkey (0 to 999999, the 6 digits the pen shows)");
 		return;
 	}
-	ng_api_pair_async(r->requests->api, r->subject, (guint32)passkey, &mqtt_actor, paired_cb, r);
+	ng_hub_pair_async(r->requests->hub, r->subject, (guint32)passkey, &mqtt_actor, paired_cb, r);
 }
 
 static void
@@ -250,8 +232,8 @@ pen_done_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 	Request *r = user_data;
 	g_autoptr(GError) error = NULL;
 	g_autofree char *data = NULL;
-	gboolean ok = g_str_equal(r->command, "remove") ? ng_api_remove_finish(NULL, res, &error)
-							: ng_api_pen_request_finish(NULL, res, &error);
+	gboolean ok = g_str_equal(r->command, "remove") ? ng_hub_remove_finish(NULL, res, NULL, &error)
+							: ng_hub_pen_request_finish(NULL, res, &error);
 
 	if (!ok) {
 		reply_gerror(r, error);
@@ -264,19 +246,66 @@ pen_done_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 static void
 run_remove(Request *r, JsonObject *args)
 {
-	if (!has_api(r))
-		return;
 	r->subject = g_strdup(json_object_get_string_member(args, "pen"));
-	ng_api_remove_async(r->requests->api, r->subject, &mqtt_actor, pen_done_cb, r);
+	ng_hub_remove_async(r->requests->hub, r->subject, &mqtt_actor, pen_done_cb, r);
 }
 
 static void
 run_identify(Request *r, JsonObject *args)
 {
-	if (!has_api(r))
-		return;
 	r->subject = g_strdup(json_object_get_string_member(args, "pen"));
-	ng_api_pen_request_async(r->requests->api, r->subject, NP_OP_IDENTIFY, &mqtt_actor, pen_done_cb, r);
+	ng_hub_pen_request_async(r->requests->hub, r->subject, NP_OP_IDENTIFY, &mqtt_actor, pen_done_cb, r);
+}
+
+static void
+run_stop_session(Request *r, JsonObject *args)
+{
+	r->subject = g_strdup(json_object_get_string_member(args, "pen"));
+	ng_hub_pen_request_async(r->requests->hub, r->subject, NP_OP_STOP_SESSION, &mqtt_actor, pen_done_cb,
+				 r);
+}
+
+/* Takes @r: the plan operations answer at once. */
+static void
+reply_plan(Request *r, gboolean ok, const char *serial, const char *plan_id, const GError *error)
+{
+	g_autoptr(GString) data = g_string_new("{");
+
+	if (!ok) {
+		reply_gerror(r, error);
+		return;
+	}
+	ng_json_member_string(data, "pen", serial);
+	ng_json_member_string(data, "plan_id", plan_id);
+	g_string_append_c(data, '}');
+	reply_ok(r, data->str);
+}
+
+static void
+run_plan_assign(Request *r, JsonObject *args)
+{
+	g_autoptr(GError) error = NULL;
+	g_autofree char *serial = NULL;
+	g_autofree char *plan_id = NULL;
+	JsonNode *plan = json_object_get_member(args, "plan");
+	g_autofree char *text =
+	    JSON_NODE_HOLDS_OBJECT(plan) ? json_to_string(plan, FALSE) : g_strdup(json_node_get_string(plan));
+	gboolean ok = ng_hub_assign_plan(r->requests->hub, json_object_get_string_member(args, "pen"), text,
+					 &mqtt_actor, &serial, &plan_id, &error);
+
+	reply_plan(r, ok, serial, plan_id, error);
+}
+
+static void
+run_plan_clear(Request *r, JsonObject *args)
+{
+	g_autoptr(GError) error = NULL;
+	g_autofree char *serial = NULL;
+	g_autofree char *plan_id = NULL;
+	gboolean ok = ng_hub_clear_plan(r->requests->hub, json_object_get_string_member(args, "pen"),
+					&mqtt_actor, &serial, &plan_id, &error);
+
+	reply_plan(r, ok, serial, plan_id, error);
 }
 
 static const Field permit_pairing_fields[] = {
@@ -294,11 +323,20 @@ static const Field pen_fields[] = {
     {NULL},
 };
 
+static const Field plan_fields[] = {
+    {"pen", FIELD_STRING, TRUE},
+    {"plan", FIELD_PLAN, TRUE},
+    {NULL},
+};
+
 static const Command commands[] = {
     {"permit_pairing", permit_pairing_fields, TRUE, run_permit_pairing},
     {"pair", pair_fields, TRUE, run_pair},
     {"remove", pen_fields, TRUE, run_remove},
     {"identify", pen_fields, FALSE, run_identify},
+    {"stop_session", pen_fields, FALSE, run_stop_session},
+    {"plan/assign", plan_fields, FALSE, run_plan_assign},
+    {"plan/clear", pen_fields, FALSE, run_plan_clear},
 };
 
 /* ---- validation -------------------------------------------------------------------------------------------
@@ -314,6 +352,8 @@ type_name(FieldType type)
 		return "a whole number";
 	case FIELD_BOOL:
 		return "true or false";
+	case FIELD_PLAN:
+		return "a plan (a JSON object, or a string holding one)";
 	}
 	return "?";
 }
@@ -330,6 +370,8 @@ has_type(JsonNode *node, FieldType type)
 		return value_type == G_TYPE_INT64;
 	case FIELD_BOOL:
 		return value_type == G_TYPE_BOOLEAN;
+	case FIELD_PLAN:
+		return JSON_NODE_HOLDS_OBJECT(node) || value_type == G_TYPE_STRING;
 	}
 	return FALSE;
 }
@@ -367,8 +409,8 @@ validate(JsonObject *args, const Field *fields, GError **error)
 	}
 	for (const Field *f = fields; f->name != NULL; f++) {
 		if (f->required && !json_object_has_member(args, f->name)) {
-			g_set_error(error, NG_ERROR, NG_ERROR_INVALID_ARGS, "%s: missing (%s)", f->name,
-				    type_name(f->type));
+			g_set_error(error, NG_ERROR, NG_ERROR_INVALID_ARGS, "%s: missing (required)",
+				    f->name);
 			return FALSE;
 		}
 	}
@@ -421,13 +463,6 @@ find_command(const char *name)
 	return NULL;
 }
 
-/* A response topic from the request (MQTT 5) is used only if one can publish to it. */
-static gboolean
-topic_is_publishable(const char *topic)
-{
-	return topic != NULL && *topic != '\0' && strpbrk(topic, "+#") == NULL && strlen(topic) < 65536;
-}
-
 static Request *
 request_new(NgRequests *requests, const char *command, const char *response_topic, GBytes *correlation_data)
 {
@@ -435,49 +470,11 @@ request_new(NgRequests *requests, const char *command, const char *response_topi
 
 	r->requests = requests;
 	r->command = g_strdup(command);
-	r->reply_topic = topic_is_publishable(response_topic)
-			     ? g_strdup(response_topic)
-			     : g_strconcat(requests->response_prefix, command, NULL);
+	r->reply_topic = ng_topics_dup_response(requests->topics, command, response_topic);
 	r->correlation_data = correlation_data != NULL ? g_bytes_ref(correlation_data) : NULL;
 	r->transaction = g_strdup("null");
 	requests->pending = g_list_prepend(requests->pending, r);
 	return r;
-}
-
-static void
-audit_registered(NgRequests *requests, const Registered *reg, const char *response)
-{
-	g_autoptr(JsonNode) root = json_from_string(response, NULL);
-	JsonObject *o = root != NULL && JSON_NODE_HOLDS_OBJECT(root) ? json_node_get_object(root) : NULL;
-	JsonObject *data = NULL;
-
-	if (requests->api == NULL || o == NULL ||
-	    g_strcmp0(json_object_get_string_member_with_default(o, "status", ""), "ok") != 0)
-		return;
-	if (json_object_has_member(o, "data") && JSON_NODE_HOLDS_OBJECT(json_object_get_member(o, "data")))
-		data = json_object_get_object_member(o, "data");
-	ng_audit_record(
-	    ng_api_get_audit(requests->api), &mqtt_actor, reg->audit_action,
-	    data != NULL ? json_object_get_string_member_with_default(data, "pen", NULL) : NULL, NULL,
-	    data != NULL ? json_object_get_string_member_with_default(data, "plan_id", NULL) : NULL);
-}
-
-static void
-handle_registered(NgRequests *requests, const char *command, const Registered *reg, const char *payload,
-		  gsize len, const char *response_topic, GBytes *correlation_data)
-{
-	g_autofree char *response = reg->func(command, payload, len, reg->data);
-	g_autoptr(GString) out = NULL;
-	g_autofree char *topic = NULL;
-
-	if (response == NULL)
-		return;
-	if (reg->audit_action != NULL)
-		audit_registered(requests, reg, response);
-	topic = topic_is_publishable(response_topic) ? g_strdup(response_topic)
-						     : g_strconcat(requests->response_prefix, command, NULL);
-	out = g_string_new(response);
-	publish(requests, topic, correlation_data, out);
 }
 
 void
@@ -486,26 +483,20 @@ ng_requests_handle(NgRequests *requests, const char *topic, const char *payload,
 {
 	const char *name;
 	const Command *cmd;
-	const Registered *reg;
 	Request *r;
 	g_autoptr(GError) error = NULL;
 	g_autoptr(JsonObject) args = NULL;
 
-	if (!g_str_has_prefix(topic, requests->request_prefix))
+	if (!g_str_has_prefix(topic, requests->topics->request_prefix))
 		return;
-	name = topic + strlen(requests->request_prefix);
-	reg = g_hash_table_lookup(requests->registered, name);
-	if (reg != NULL) {
-		handle_registered(requests, name, reg, payload, len, response_topic, correlation_data);
-		return;
-	}
+	name = topic + strlen(requests->topics->request_prefix);
 	r = request_new(requests, name, response_topic, correlation_data);
 	args = parse(r, payload, len, &error);
 	cmd = find_command(name);
 	if (cmd == NULL) {
 		g_autofree char *msg =
 		    g_strdup_printf("unknown command '%s': use permit_pairing, pair, remove, "
-				    "identify, plan/assign or plan/clear",
+				    "identify, stop_session, plan/assign or plan/clear",
 				    name);
 		reply_error(r, NG_ERROR_NOT_SUPPORTED, msg);
 		return;
@@ -528,25 +519,16 @@ ng_requests_handle(NgRequests *requests, const char *topic, const char *payload,
 /* ---- life -------------------------------------------------------------------------------------------------
  */
 
-static void
-registered_free(Registered *reg)
-{
-	g_free(reg->audit_action);
-	g_free(reg);
-}
-
 NgRequests *
-ng_requests_new(const NgConfig *config, NgOutbox *outbox, const char *prefix)
+ng_requests_new(const NgConfig *config, NgOutbox *outbox, NgHub *hub)
 {
 	NgRequests *requests = g_new0(NgRequests, 1);
 
 	(void)ng_error_quark();
 	requests->config = config;
 	requests->outbox = outbox;
-	requests->request_prefix = g_strconcat(prefix, "/bridge/request/", NULL);
-	requests->response_prefix = g_strconcat(prefix, "/bridge/response/", NULL);
-	requests->registered =
-	    g_hash_table_new_full(g_str_hash, g_str_equal, g_free, (GDestroyNotify)registered_free);
+	requests->hub = hub;
+	requests->topics = ng_hub_get_topics(hub);
 	return requests;
 }
 
@@ -559,26 +541,5 @@ ng_requests_free(NgRequests *requests)
 	for (GList *l = requests->pending; l != NULL; l = l->next)
 		((Request *)l->data)->requests = NULL;
 	g_list_free(requests->pending);
-	g_hash_table_destroy(requests->registered);
-	g_free(requests->request_prefix);
-	g_free(requests->response_prefix);
 	g_free(requests);
-}
-
-void
-ng_requests_set_api(NgRequests *requests, NgApi *api)
-{
-	requests->api = api;
-}
-
-void
-ng_requests_register(NgRequests *requests, const char *command, NgRequestsFunc func, gpointer user_data,
-		     const char *audit_action)
-{
-	Registered *reg = g_new0(Registered, 1);
-
-	reg->func = func;
-	reg->data = user_data;
-	reg->audit_action = g_strdup(audit_action);
-	g_hash_table_replace(requests->registered, g_strdup(command), reg);
 }
