@@ -117,7 +117,7 @@ def main():
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     build = os.path.abspath(args.build)
-    os.environ.setdefault("NEEDLE_PENSIM", os.path.join(build, "tests", "pensim", "needle-pensim"))
+    os.environ.setdefault("NEEDLE_PENSIM", os.path.join(build, "pensim", "needle-pensim"))
 
     with Harness(pens=args.pens, mosquitto=True) as h:
         state = os.path.join(h.dir, "state")

@@ -57,7 +57,7 @@ pids+=($!)
 wait_line 60 "$res/needlegated.log" "pairing agent registered" "${pids[0]}" || exit 1
 echo "scenario-gateway: needlegated up on hci0"
 
-"$build/tests/pensim/needle-pensim" --peripheral --adapter hci1 --control "$fifo" \
+"$build/pensim/needle-pensim" --peripheral --adapter hci1 --control "$fifo" \
 	--passkey-file /run/pen-passkey >"$res/pen.log" 2>&1 &
 pids+=($!)
 wait_line 60 "$res/pen.log" "^ready" "${pids[1]}" || exit 1

@@ -9,7 +9,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 res=${RBZ_RESULTS:?run this through run-guest.sh}
 fifo=/run/pen-control
 
-"$RBZ_BUILDDIR/tests/pensim/needle-pensim" --peripheral --adapter hci1 --control "$fifo" \
+"$RBZ_BUILDDIR/pensim/needle-pensim" --peripheral --adapter hci1 --control "$fifo" \
 	--passkey-file /run/pen-passkey >"$res/pen.log" 2>&1 &
 pen=$!
 trap 'kill $pen 2>/dev/null; wait $pen 2>/dev/null' EXIT
