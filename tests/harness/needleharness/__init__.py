@@ -39,7 +39,7 @@ else:
     from .daemon import GW, GW_PATH, PEN_IFACE
     from .harness import Harness
     from .pensim import PENSIM_IFACE, PENSIM_MANAGER_IFACE, PENSIM_PATH, Link, Pen
-    from .process import Process
+    from .process import Process, wait_listening
     from .terminal import Bluetoothctl, Terminal
 
 

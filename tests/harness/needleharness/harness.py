@@ -11,10 +11,8 @@ simulator, the daemon) does not exit 0 on SIGTERM or prints a sanitizer report.
 import os
 import shutil
 import signal
-import socket
 import sys
 import tempfile
-import time
 
 from gi.repository import GLib
 
@@ -23,7 +21,7 @@ from .bus import BLUEZ, OPEN_POLICY, BusClient, bus_config, connect
 from .core import HarnessError, free_port, program, pump, wait_until
 from .daemon import GatewayClient
 from .pensim import PENSIM_MANAGER_IFACE, PENSIM_PATH, Pen
-from .process import Process
+from .process import Process, wait_listening
 from .sanitizers import reports
 
 
@@ -215,16 +213,8 @@ class Harness(BusClient, GatewayClient):
         conf = self.write("mosquitto.conf", text)
         self.mosquitto = self.spawn([program("MOSQUITTO", "mosquitto"), "-c", conf], name="mosquitto",
                                     env=dict(os.environ))
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", self.mqtt_port), timeout=0.5).close()
-                return self.mosquitto
-            except OSError:
-                if not self.mosquitto.running():
-                    break
-                time.sleep(0.05)
-        raise HarnessError(f"mosquitto did not listen on {self.mqtt_port}:\n{self.mosquitto.output()}")
+        wait_listening(self.mosquitto, self.mqtt_port)
+        return self.mosquitto
 
     def stop_mosquitto(self):
         proc, self.mosquitto = self.mosquitto, None

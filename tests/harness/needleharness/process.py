@@ -4,6 +4,7 @@
 import os
 import re
 import signal
+import socket
 import subprocess
 import time
 
@@ -78,3 +79,18 @@ class Process:
         if not self.log.closed:
             self.log.close()
         return self.popen.returncode
+
+
+def wait_listening(proc, port, timeout=10.0):
+    """Waits until @proc listens on 127.0.0.1:@port; HarnessError if it exits or after timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return
+        except OSError:
+            if not proc.running():
+                raise HarnessError(f"{proc.name} exited ({proc.popen.returncode}):\n{proc.output()}")
+            if time.monotonic() > deadline:
+                raise HarnessError(f"{proc.name} did not listen on {port} within {timeout:.0f} s:\n{proc.output()}")
+            time.sleep(0.05)
