@@ -82,6 +82,15 @@ def assign_ok(h, req, serial, plan, transaction):
     return resp
 
 
+def start_session(h, serial, area, depth, cartridge, needles, earlier_uses):
+    """The pen in @area at @depth mm with a cartridge, then a session: its id."""
+    pen = h.pen(serial)
+    pen.call("SetArea", "(s)", area)
+    pen.call("SetDepth", "(d)", depth)
+    pen.call("InsertCartridge", "(uyq)", cartridge, needles, earlier_uses)
+    return pen.call("StartSession")[0]
+
+
 def alerts_of(h, serial, session_id):
     return [a for a in h.sub.on("pens/%s/alert" % serial) if a["session"] == session_id]
 
@@ -192,10 +201,7 @@ def test_scenario():
             time.sleep(0.3)
             assert state(h, serial)["plan"] == "face-e2e-2", state(h, serial)
 
-            h.pen(serial).call("SetArea", "(s)", "forehead")
-            h.pen(serial).call("SetDepth", "(d)", 0.4)
-            h.pen(serial).call("InsertCartridge", "(uyq)", 0xC0FFEE, 12, 1)  # used once before
-            session_id = h.pen(serial).call("StartSession")[0]
+            session_id = start_session(h, serial, "forehead", 0.4, 0xC0FFEE, 12, 1)  # used once before
             time.sleep(1.5)
             h.pen(serial).call("SetDepth", "(d)", 0.9)  # too deep for the forehead
             time.sleep(1.5)
@@ -296,10 +302,7 @@ def test_restart():
                 m["connected"] for m in h.sub.on("pens/%s/state" % serial)[seen:]), 20,
                 "the pen connected again", interval=0.05)
 
-            h.pen(serial).call("SetArea", "(s)", "neck")
-            h.pen(serial).call("SetDepth", "(d)", 0.4)
-            h.pen(serial).call("InsertCartridge", "(uyq)", 0xA11CE, 12, 0)
-            first = h.pen(serial).call("StartSession")[0]
+            first = start_session(h, serial, "neck", 0.4, 0xA11CE, 12, 0)
             time.sleep(1.5)
             h.pen(serial).call("StopSession", "(s)", "stopped")
             started = wait_session_event(h.sub, serial, first, "started")
@@ -357,10 +360,7 @@ def test_limits():
             serial = h.bonded_and_unbonded()[0][0]
             wait_connected(h.sub, [serial])
             assign_ok(h, req, serial, PLAN, "l-1")
-            h.pen(serial).call("SetArea", "(s)", "forehead")
-            h.pen(serial).call("SetDepth", "(d)", 0.5)
-            h.pen(serial).call("InsertCartridge", "(uyq)", 0xF00D, 12, 0)
-            session_id = h.pen(serial).call("StartSession")[0]
+            session_id = start_session(h, serial, "forehead", 0.5, 0xF00D, 12, 0)
 
             def applied():
                 return [e["limits"] for e in events(h.sub, serial, session_id) if e["event"] == "limits_applied"]
@@ -404,10 +404,7 @@ def test_midsession_restart():
             serial = h.bonded_and_unbonded()[0][0]
             wait_connected(h.sub, [serial])
             assign_ok(h, req, serial, PLAN, "m-1")
-            h.pen(serial).call("SetArea", "(s)", "forehead")
-            h.pen(serial).call("SetDepth", "(d)", 0.4)
-            h.pen(serial).call("InsertCartridge", "(uyq)", 0xD00D, 12, 0)
-            session_id = h.pen(serial).call("StartSession")[0]
+            session_id = start_session(h, serial, "forehead", 0.4, 0xD00D, 12, 0)
             wait_session_event(h.sub, serial, session_id, "started")
             time.sleep(0.5)
             assert h.stop_daemon(signal.SIGKILL) == -signal.SIGKILL

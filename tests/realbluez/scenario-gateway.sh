@@ -63,6 +63,8 @@ pids+=($!)
 wait_line 60 "$res/pen.log" "^ready" "${pids[1]}" || exit 1
 echo "scenario-gateway: pen registered on hci1"
 
+# The checks import the tests' harness (tests/harness), as every Python test does.
+export NEEDLE_HARNESS_DIR="$here/../harness" PYTHONDONTWRITEBYTECODE=1
 python3 "$here/gateway-check.py" --needlectl "$build/gateway/ctl/needlectl" --pen-control "$fifo" \
 	--pen-log "$res/pen.log" --gateway-log "$res/needlegated.log" --passkey-file /run/pen-passkey \
 	--mqtt-port "$RBZ_MQTT_PORT" --hub rbz --records 300 --cut-after 100
