@@ -11,4 +11,4 @@ bash .ci/install-deps.sh
 builddir=build-demo
 [ -d "$builddir" ] || meson setup "$builddir" >/dev/null
 meson compile -C "$builddir" >/dev/null
-exec /usr/bin/python3 deploy/demo/demo.py --build "$builddir" "$@"
+NEEDLE_HARNESS_DIR=$PWD/tests/harness exec /usr/bin/python3 deploy/demo/demo.py --build "$builddir" "$@"

@@ -12,10 +12,9 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SOURCE = os.path.dirname(os.path.dirname(HERE))
-sys.path.insert(0, os.path.join(SOURCE, "tests", "harness"))
+sys.path.insert(0, os.environ["NEEDLE_HARNESS_DIR"])  # deploy/demo.sh and meson test set it
 
-import paho.mqtt.client as mqtt  # noqa: E402
-from needleharness import Harness  # noqa: E402
+from needleharness import Harness, MqttClient  # noqa: E402
 
 HUB = "demo"
 BASE = "needlegate/" + HUB
@@ -37,10 +36,9 @@ class View:
                                              "speed": None, "records": 0, "battery": None, "alert": "",
                                              "plan": "-"})
 
-    def on_message(self, client, userdata, msg):
-        try:
-            payload = json.loads(msg.payload) if msg.payload else {}
-        except ValueError:
+    def on_message(self, msg):
+        payload = msg.data if msg.payload else {}
+        if not isinstance(payload, (dict, list)):
             payload = {}
         parts = msg.topic[len(BASE) + 1:].split("/")
         with self.lock:
@@ -117,23 +115,14 @@ def main():
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     build = os.path.abspath(args.build)
-    os.environ.setdefault("NEEDLE_PENSIM", os.path.join(build, "tests", "pensim", "needle-pensim"))
+    os.environ.setdefault("NEEDLE_PENSIM", os.path.join(build, "pensim", "needle-pensim"))
+    os.environ.setdefault("NEEDLEGATED", os.path.join(build, "gateway", "needlegated"))
 
-    with Harness(pens=args.pens, mosquitto=True) as h:
-        state = os.path.join(h.dir, "state")
-        os.mkdir(state)
-        conf = os.path.join(h.dir, "needlegated.conf")
-        with open(conf, "w") as f:
-            f.write(f"[gateway]\nhub_id={HUB}\nstate_dir={state}\n"
-                    f"[mqtt]\nurl=mqtt://127.0.0.1:{h.mqtt_port}\n")
-        daemon = h.spawn([os.path.join(build, "gateway", "needlegated"), "--config", conf, "--verbose"],
-                         name="needlegated")
+    with Harness(pens=args.pens, daemon=True, hub=HUB, daemon_args=["--verbose"]) as h:
+        daemon = h.daemon
         view = View()
-        client = mqtt.Client(client_id="needlegate-demo-view")
-        client.on_message = view.on_message
-        client.connect("127.0.0.1", h.mqtt_port)
-        client.subscribe(BASE + "/#", qos=1)
-        client.loop_start()
+        client = MqttClient(h.mqtt_port, topics=[BASE + "/#"], base=BASE, client_id="needlegate-demo-view",
+                            on_message=view.on_message, keep=False)
         assigned = False
         start = time.monotonic()
         try:
@@ -142,8 +131,8 @@ def main():
                     raise SystemExit("needlegated stopped:\n" + daemon.output()[-3000:])
                 if not assigned and "NP5EED0001" in view.pens and os.path.exists(PLAN):
                     # The face course for the first pen's next session, as a dashboard would send it.
-                    request = {"pen": "NP5EED0001", "plan": json.load(open(PLAN)), "transaction": "demo-1"}
-                    client.publish(BASE + "/bridge/request/plan/assign", json.dumps(request), qos=1)
+                    client.request("plan/assign", {"pen": "NP5EED0001", "plan": json.load(open(PLAN)),
+                                                   "transaction": "demo-1"})
                     assigned = True
                 sys.stdout.write(view.render(time.monotonic() - start))
                 sys.stdout.flush()
@@ -151,8 +140,7 @@ def main():
         except KeyboardInterrupt:
             pass
         finally:
-            client.loop_stop()
-            client.disconnect()
+            client.close()
         print(f"\nstopping: needlegated, needle-pensim, mosquitto and the private bus (logs were in {h.dir})")
         if args.check:
             return check(view, args.pens)

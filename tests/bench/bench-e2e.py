@@ -25,11 +25,9 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
-import threading
 import time
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "harness"))
+sys.path.insert(0, os.environ["NEEDLE_HARNESS_DIR"])
 import needleharness as nh  # noqa: E402
 
 HUB = "bench"
@@ -49,51 +47,6 @@ CONFIGS = [
 IDLE_S = 2.0  # idle CPU measured over this long before the load
 
 GOALS = {"cpu_us_high": 4.0, "cpu_us_low": 20.0, "rss_mib": 8.0, "p99_ms": 2.0}
-
-
-class Subscriber:
-    """Keeps (receive time, topic, payload bytes) of every message; parsing waits until the end."""
-
-    def __init__(self, port):
-        import paho.mqtt.client as mqtt
-        self.lock = threading.Lock()
-        self.raw = []
-        self.connected = threading.Event()
-        self.client = mqtt.Client(client_id="bench-e2e-%d-%d" % (os.getpid(), time.monotonic_ns()),
-                                  protocol=mqtt.MQTTv311)
-        self.client.on_connect = self._on_connect
-        self.client.on_message = self._on_message
-        self.client.connect("127.0.0.1", port, keepalive=30)
-        self.client.loop_start()
-        nh.wait_until(self.connected.is_set, 10, "the subscriber to connect")
-
-    def _on_connect(self, client, userdata, flags, rc):
-        if rc == 0:
-            client.subscribe(BASE + "/#", qos=1)
-            time.sleep(0.1)
-            self.connected.set()
-
-    def _on_message(self, client, userdata, msg):
-        t = time.monotonic_ns()
-        with self.lock:
-            self.raw.append((t, msg.topic, msg.payload))
-
-    def messages(self, suffix=None):
-        with self.lock:
-            got = list(self.raw)
-        if suffix is None:
-            return got
-        return [m for m in got if m[1].endswith(suffix)]
-
-    def last_json(self, topic):
-        for t, top, payload in reversed(self.messages()):
-            if top == BASE + "/" + topic:
-                return json.loads(payload)
-        return None
-
-    def close(self):
-        self.client.loop_stop()
-        self.client.disconnect()
 
 
 def cpu_ns(pid):
@@ -165,11 +118,9 @@ def percentile(sorted_values, p):
     return sorted_values[k]
 
 
-def write_scenario(path, pens):
-    with open(path, "w") as f:
-        f.write("[simulator]\npens=%d\n" % pens)
-        for i in range(1, pens + 1):
-            f.write("[pen %d]\nfirst-seq=%d\n" % (i, i * SEQ_STRIDE))
+def scenario_text(pens):
+    return "[simulator]\npens=%d\n" % pens + "".join("[pen %d]\nfirst-seq=%d\n" % (i, i * SEQ_STRIDE)
+                                                    for i in range(1, pens + 1))
 
 
 def write_config(path, h, state_dir, notify, batch, extra):
@@ -182,9 +133,7 @@ def write_config(path, h, state_dir, notify, batch, extra):
         key, _, value = item.partition("=")
         group, _, name = key.partition(".")
         groups.setdefault(group, {})[name] = value
-    with open(path, "w") as f:
-        for group, keys in groups.items():
-            f.write("[%s]\n" % group + "".join("%s=%s\n" % kv for kv in keys.items()))
+    nh.daemon.write_config(path, groups)
 
 
 def read_stamps(path):
@@ -199,25 +148,25 @@ def read_stamps(path):
     return sent
 
 
-def telemetry_records(messages):
+def messages(sub, suffix):
+    return [m for m in sub.messages() if m.topic.endswith(suffix)]
+
+
+def telemetry_records(msgs):
     """[(receive ns, seq)] of every record on the telemetry topics (batches unpacked)."""
     out = []
-    for t, topic, payload in messages:
-        if not topic.endswith("/telemetry"):
+    for m in msgs:
+        if not m.topic.endswith("/telemetry"):
             continue
-        data = json.loads(payload)
-        for rec in data if isinstance(data, list) else [data]:
-            out.append((t, rec["seq"]))
+        for rec in m.data if isinstance(m.data, list) else [m.data]:
+            out.append((m.t, rec["seq"]))
     return out
 
 
 def run_config(name, pens, rate, notify, batch, seconds, verbose, profile, extra):
     shim = os.environ.get("NG_SENDSTAMP")
-    with nh.Harness(pens=pens, pensim=False, mosquitto=True) as h:
-        scenario = os.path.join(h.dir, "scenario.conf")
-        write_scenario(scenario, pens)
+    with nh.Harness(pens=pens, pensim=False, mosquitto=True, hub=HUB, scenario_text=scenario_text(pens)) as h:
         stamps = os.path.join(h.dir, "sendstamps.txt")
-        h.scenario = scenario
         saved = dict(os.environ)
         try:
             if shim:
@@ -227,7 +176,7 @@ def run_config(name, pens, rate, notify, batch, seconds, verbose, profile, extra
         finally:
             os.environ.clear()
             os.environ.update(saved)
-        sub = Subscriber(h.mqtt_port)
+        sub = h.mqtt_client(topics=[BASE + "/#"], client_id="bench-e2e-%d-%d" % (os.getpid(), time.monotonic_ns()))
         try:
             return measure(h, sub, name, pens, rate, notify, batch, seconds, stamps if shim else None, verbose,
                            profile, extra)
@@ -248,7 +197,7 @@ def measure(h, sub, name, pens, rate, notify, batch, seconds, stamps, verbose, p
 
     def all_ready():
         for s in serials:
-            st = sub.last_json("pens/%s/state" % s)
+            st = sub.last("pens/%s/state" % s)
             if not st or st.get("connected") is not True or st.get("telemetry_path") != path:
                 return False
         return True
@@ -274,7 +223,7 @@ def measure(h, sub, name, pens, rate, notify, batch, seconds, stamps, verbose, p
     # every generated record delivered (or 10 s of waiting)
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
-        got = len({seq for _, seq in telemetry_records(sub.messages("/telemetry"))})
+        got = len({seq for _, seq in telemetry_records(messages(sub, "/telemetry"))})
         if got >= generated:
             break
         time.sleep(0.05)
@@ -299,9 +248,9 @@ def measure(h, sub, name, pens, rate, notify, batch, seconds, stamps, verbose, p
     h.processes.remove(daemon)
     problems = daemon.problems(code)
     time.sleep(0.3)
-    offline = [m for m in sub.messages("/bridge/state") if json.loads(m[2]).get("state") == "offline"]
+    offline = [m for m in messages(sub, "/bridge/state") if m.data.get("state") == "offline"]
 
-    recs = telemetry_records(sub.messages("/telemetry"))
+    recs = telemetry_records(messages(sub, "/telemetry"))
     first = {}
     for t, seq in recs:
         first.setdefault(seq, t)

@@ -1,15 +1,19 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 # SPDX-License-Identifier: LGPL-2.1-or-later
 """needlectl decode as a user runs it: exit codes, stdout JSON lines and stderr messages."""
 
 import json
+import os
 import re
 import shlex
 import subprocess
 import sys
 import unittest
 
-NEEDLECTL = None
+sys.path.insert(0, os.environ["NEEDLE_HARNESS_DIR"])
+from needleharness import program  # noqa: E402
+
+NEEDLECTL = program("NEEDLECTL", "needlectl")
 
 VECTOR_1 = "10 18 2a000000 0700 e8030000 9600 b004"
 VECTOR_2 = "15 3b 2b000000 0700 04040000 9600 b004 04 fa00 352b"
@@ -227,5 +231,4 @@ class Help(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    NEEDLECTL = sys.argv.pop(1)
     unittest.main(verbosity=2)

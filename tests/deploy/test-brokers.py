@@ -19,29 +19,19 @@ ports and to certificates made here, then checks what a clinic would:
 """
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 
-import paho.mqtt.client as mqtt
+sys.path.insert(0, os.environ["NEEDLE_HARNESS_DIR"])
+import needleharness as nh  # noqa: E402
+from needleharness import check, free_port, log  # noqa: E402
+from needleharness.mqtt import MqttClient  # noqa: E402
 
 HUB = 'hub-01'
 DEADLINE_S = 15.0
 PASSWORDS = {'dashboard': 'dash-pw', 'technician': 'tech-pw', HUB: 'bridge-pw', 'hub-02': 'other-pw'}
-
-
-def log(msg):
-    print('test-brokers: ' + msg, flush=True)
-
-
-def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
 
 
 def run(cmd, **kw):
@@ -92,104 +82,21 @@ class Broker:
         self.proc = None
 
     def start(self):
-        self.log = open(self.logfile, 'w')
-        self.proc = subprocess.Popen(['mosquitto', '-c', self.conf], stdout=self.log,
-                                     stderr=subprocess.STDOUT)
-        end = time.monotonic() + DEADLINE_S
+        self.proc = nh.Process(['mosquitto', '-c', self.conf], dict(os.environ), self.logfile, self.name)
         for port in self.ports:
-            while True:
-                if self.proc.poll() is not None:
-                    raise AssertionError('%s broker exited (%d):\n%s' % (self.name, self.proc.returncode,
-                                                                           self.dump()))
-                try:
-                    socket.create_connection(('127.0.0.1', port), timeout=0.5).close()
-                    break
-                except OSError:
-                    if time.monotonic() > end:
-                        raise AssertionError('%s broker: port %d not open after %.0f s' % (self.name, port,
-                                                                                         DEADLINE_S))
-                    time.sleep(0.05)
+            nh.wait_listening(self.proc, port, DEADLINE_S)
 
     def dump(self):
-        self.log.flush()
-        with open(self.logfile) as f:
-            return f.read()
+        return self.proc.output()
 
     def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        if self.proc:
+            self.proc.stop()
 
 
-class Client:
-    """A paho client that records what it receives and waits for it with a deadline."""
-
-    def __init__(self, name, port, user=None, tls_ca=None, transport='tcp', protocol=mqtt.MQTTv311):
-        self.name = name
-        self.messages = []
-        self.cond = threading.Condition()
-        self.connack = None
-        self.c = mqtt.Client(client_id='test-' + name, protocol=protocol, transport=transport)
-        if user:
-            self.c.username_pw_set(user[0], user[1])
-        if tls_ca:
-            self.c.tls_set(ca_certs=tls_ca)
-        self.c.on_connect = self._on_connect
-        self.c.on_message = self._on_message
-        self.port = port
-
-    def _on_connect(self, client, userdata, flags, rc, properties=None):
-        with self.cond:
-            self.connack = rc
-            self.cond.notify_all()
-
-    def _on_message(self, client, userdata, msg):
-        with self.cond:
-            self.messages.append((msg.topic, msg.payload.decode(), msg.retain))
-            self.cond.notify_all()
-
-    def connect(self):
-        """Returns the CONNACK code (0: accepted)."""
-        self.c.connect('127.0.0.1', self.port, keepalive=30)
-        self.c.loop_start()
-        with self.cond:
-            if not self.cond.wait_for(lambda: self.connack is not None, DEADLINE_S):
-                raise AssertionError('%s: no CONNACK within %.0f s' % (self.name, DEADLINE_S))
-        return self.connack
-
-    def subscribe(self, topic):
-        result, mid = self.c.subscribe(topic, qos=1)
-        assert result == mqtt.MQTT_ERR_SUCCESS, '%s: subscribe %s failed: %d' % (self.name, topic, result)
-        # A round trip to the broker proves the subscription is in place.
-        self.publish_and_wait_sent('test/%s/sync' % self.name, 'sync')
-
-    def publish_and_wait_sent(self, topic, payload, retain=False):
-        info = self.c.publish(topic, payload, qos=1, retain=retain)
-        info.wait_for_publish(DEADLINE_S)
-        assert info.is_published(), '%s: PUBACK for %s not received' % (self.name, topic)
-
-    def wait_for(self, topic, payload, timeout=DEADLINE_S):
-        with self.cond:
-            return self.cond.wait_for(lambda: any(m[0] == topic and m[1] == payload for m in self.messages),
-                                      timeout)
-
-    def got(self, topic, payload):
-        with self.cond:
-            return [m for m in self.messages if m[0] == topic and m[1] == payload]
-
-    def close(self):
-        self.c.disconnect()
-        self.c.loop_stop()
-
-
-def check(cond, msg):
-    if not cond:
-        raise AssertionError(msg)
-    log('ok: ' + msg)
+def arrives(client, topic, payload):
+    """Whether @payload arrives on @topic at @client within the deadline."""
+    return client.poll(lambda m: m.topic == topic and m.text == payload, DEADLINE_S) is not None
 
 
 def scenario(src, work, clients):
@@ -239,8 +146,9 @@ def scenario(src, work, clients):
     log('central on %d, hub on %d (loopback) %d (TLS) %d (WebSockets)' % (p_central, p_loop, p_tls, p_ws))
     ca = certs + '/ca.crt'
 
-    def client(*args, **kw):
-        c = Client(*args, **kw)
+    def client(name, port, user=None, tls_ca=None, transport='tcp', version=4):
+        c = MqttClient(port, client_id='test-' + name, user=user, tls_ca=tls_ca, transport=transport,
+                       version=version, connect=False)
         clients.append(c)
         return c
 
@@ -248,57 +156,57 @@ def scenario(src, work, clients):
     central_dash = client('central-dashboard', p_central, ('dashboard', PASSWORDS['dashboard']), ca)
     check(central_dash.connect() == 0, 'dashboard logs in on the central broker over TLS')
     central_dash.subscribe('needlegate/#')
-    check(central_dash.wait_for('needlegate/%s/bridge/link' % HUB, '1'),
+    check(arrives(central_dash, 'needlegate/%s/bridge/link' % HUB, '1'),
           'the hub bridge reports itself connected on the central broker')
     daemon = client('daemon', p_loop)
     check(daemon.connect() == 0, 'the daemon connects to the hub loopback listener without a password')
     daemon.subscribe('needlegate/+/bridge/request/#')
     alert = '{"pen":"NP-0001","session":7,"seq":42,"severity":"critical","rule":"depth_above_max"}'
-    daemon.publish_and_wait_sent('needlegate/%s/pens/NP-0001/alert' % HUB, alert)
-    check(central_dash.wait_for('needlegate/%s/pens/NP-0001/alert' % HUB, alert),
+    daemon.publish('needlegate/%s/pens/NP-0001/alert' % HUB, alert)
+    check(arrives(central_dash, 'needlegate/%s/pens/NP-0001/alert' % HUB, alert),
           'an alert published on the hub arrives at the central broker through the bridge')
-    daemon.publish_and_wait_sent('needlegate/%s/bridge/state' % HUB, '{"state":"online"}', retain=True)
-    check(central_dash.wait_for('needlegate/%s/bridge/state' % HUB, '{"state":"online"}'),
+    daemon.publish('needlegate/%s/bridge/state' % HUB, '{"state":"online"}', retain=True)
+    check(arrives(central_dash, 'needlegate/%s/bridge/state' % HUB, '{"state":"online"}'),
           'bridge/state arrives at the central broker')
     late = client('late-dashboard', p_central, ('dashboard', PASSWORDS['dashboard']), ca)
     late.connect()
-    late.c.subscribe('needlegate/%s/bridge/state' % HUB, qos=1)
-    check(late.wait_for('needlegate/%s/bridge/state' % HUB, '{"state":"online"}')
-          and late.got('needlegate/%s/bridge/state' % HUB, '{"state":"online"}')[0][2],
+    late.subscribe('needlegate/%s/bridge/state' % HUB)
+    check(arrives(late, 'needlegate/%s/bridge/state' % HUB, '{"state":"online"}')
+          and late.received('needlegate/%s/bridge/state' % HUB, '{"state":"online"}')[0].retain,
           'a dashboard connecting later gets bridge/state as a retained message on the central broker')
 
     # 2. Hub ACL: dashboards read, technicians also send requests.
-    hub_dash = client('hub-dashboard', p_tls, ('dashboard', PASSWORDS['dashboard']), ca, protocol=mqtt.MQTTv5)
+    hub_dash = client('hub-dashboard', p_tls, ('dashboard', PASSWORDS['dashboard']), ca, version=5)
     check(hub_dash.connect() == 0, 'dashboard logs in on the hub TLS listener')
     hub_dash.subscribe('needlegate/#')
     ws_dash = client('ws-dashboard', p_ws, ('dashboard', PASSWORDS['dashboard']), ca, transport='websockets')
     check(ws_dash.connect() == 0, 'browser-style dashboard logs in over WebSockets with TLS')
     ws_dash.subscribe('needlegate/#')
     telemetry = '{"pen":"NP-0001","session":7,"seq":43,"depth_mm":0.5}'
-    daemon.publish_and_wait_sent('needlegate/%s/pens/NP-0001/telemetry' % HUB, telemetry)
-    check(hub_dash.wait_for('needlegate/%s/pens/NP-0001/telemetry' % HUB, telemetry),
+    daemon.publish('needlegate/%s/pens/NP-0001/telemetry' % HUB, telemetry)
+    check(arrives(hub_dash, 'needlegate/%s/pens/NP-0001/telemetry' % HUB, telemetry),
           'dashboard on the TLS listener reads telemetry')
-    check(ws_dash.wait_for('needlegate/%s/pens/NP-0001/telemetry' % HUB, telemetry),
+    check(arrives(ws_dash, 'needlegate/%s/pens/NP-0001/telemetry' % HUB, telemetry),
           'dashboard on the WebSockets listener reads telemetry')
 
     request_topic = 'needlegate/%s/bridge/request/pair' % HUB
     from_dash = '{"transaction":"from-dashboard","address":"AA:BB:CC:DD:EE:01"}'
     from_ws = '{"transaction":"from-websockets","address":"AA:BB:CC:DD:EE:02"}'
     from_tech = '{"transaction":"from-technician","address":"AA:BB:CC:DD:EE:03"}'
-    hub_dash.publish_and_wait_sent(request_topic, from_dash)
-    ws_dash.publish_and_wait_sent(request_topic, from_ws)
+    hub_dash.publish(request_topic, from_dash)
+    ws_dash.publish(request_topic, from_ws)
     tech = client('technician', p_tls, ('technician', PASSWORDS['technician']), ca)
     check(tech.connect() == 0, 'technician logs in on the hub TLS listener')
-    tech.publish_and_wait_sent(request_topic, from_tech)
-    check(daemon.wait_for(request_topic, from_tech), "the technician's pair request reaches the daemon")
+    tech.publish(request_topic, from_tech)
+    check(arrives(daemon, request_topic, from_tech), "the technician's pair request reaches the daemon")
     # The refused requests were sent before the technician's one: had the
     # broker let them through, they would be here by now; give them 1 s more.
     time.sleep(1.0)
-    check(not daemon.got(request_topic, from_dash),
+    check(not daemon.received(request_topic, from_dash),
           "the TLS dashboard's pair request never reaches the daemon")
-    check(not daemon.got(request_topic, from_ws),
+    check(not daemon.received(request_topic, from_ws),
           "the WebSockets dashboard's pair request never reaches the daemon")
-    check(not hub_dash.got(request_topic, from_dash) and not hub_dash.got(request_topic, from_ws),
+    check(not hub_dash.received(request_topic, from_dash) and not hub_dash.received(request_topic, from_ws),
           'the refused requests are not delivered to any subscriber either')
 
     # 3. Authentication on the remote listeners.
@@ -314,12 +222,12 @@ def scenario(src, work, clients):
     check(imposter.connect() == 0, 'hub-01 logs in on the central broker')
     forged = '{"pen":"NP-0002","severity":"critical","rule":"forged"}'
     own = '{"pen":"NP-0001","severity":"info","rule":"own"}'
-    imposter.publish_and_wait_sent('needlegate/hub-02/pens/NP-0002/alert', forged)
-    imposter.publish_and_wait_sent('needlegate/%s/pens/NP-0001/alert' % HUB, own)
-    check(central_dash.wait_for('needlegate/%s/pens/NP-0001/alert' % HUB, own),
+    imposter.publish('needlegate/hub-02/pens/NP-0002/alert', forged)
+    imposter.publish('needlegate/%s/pens/NP-0001/alert' % HUB, own)
+    check(arrives(central_dash, 'needlegate/%s/pens/NP-0001/alert' % HUB, own),
           'hub-01 publishes under its own hub id on the central broker')
     time.sleep(1.0)
-    check(not central_dash.got('needlegate/hub-02/pens/NP-0002/alert', forged),
+    check(not central_dash.received('needlegate/hub-02/pens/NP-0002/alert', forged),
           'hub-01 cannot publish as hub-02 on the central broker')
 
     # 5. Requests from the central site, through the bridge's "in" line.
@@ -329,15 +237,15 @@ def scenario(src, work, clients):
     from_central_dash = '{"transaction":"from-central-dashboard"}'
     from_central_tech = '{"transaction":"from-central-technician"}'
     identify = 'needlegate/%s/bridge/request/identify' % HUB
-    central_dash.publish_and_wait_sent(identify, from_central_dash)
-    central_tech.publish_and_wait_sent(identify, from_central_tech)
-    check(daemon.wait_for(identify, from_central_tech),
+    central_dash.publish(identify, from_central_dash)
+    central_tech.publish(identify, from_central_tech)
+    check(arrives(daemon, identify, from_central_tech),
           "a central technician's request reaches the hub's daemon through the bridge")
     time.sleep(1.0)
-    copies = (len(daemon.got(identify, from_central_tech)),
-              len(central_tech.got(identify, from_central_tech)))
+    copies = (len(daemon.received(identify, from_central_tech)),
+              len(central_tech.received(identify, from_central_tech)))
     check(copies == (1, 1), 'the request arrives once on each side, no bridge loop (got %d and %d)' % copies)
-    check(not daemon.got(identify, from_central_dash), "a central dashboard's request never reaches the hub")
+    check(not daemon.received(identify, from_central_dash), "a central dashboard's request never reaches the hub")
 
 
 def main(argv):
@@ -361,7 +269,7 @@ def main(argv):
     finally:
         for thing in reversed(started):
             try:
-                thing.close() if isinstance(thing, Client) else thing.stop()
+                thing.close() if isinstance(thing, MqttClient) else thing.stop()
             except Exception as e:  # cleanup goes on for the others
                 log('cleanup: %s' % e)
         shutil.rmtree(work, ignore_errors=True)

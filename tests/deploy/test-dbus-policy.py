@@ -27,6 +27,10 @@ import subprocess
 import sys
 import tempfile
 
+sys.path.insert(0, os.environ["NEEDLE_HARNESS_DIR"])
+import needleharness as nh  # noqa: E402
+from needleharness import Gio, GLib, check, connect, log  # noqa: E402
+
 STANDIN = 'daemon'
 NAME = 'org.needlegate.Gateway1'
 PATH = '/org/needlegate/Gateway1'
@@ -49,54 +53,8 @@ EXTRA_XML = '''
 </node>
 '''
 
-BUS_CONFIG = '''<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-BUS Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>system</type>
-  <listen>unix:path={work}/bus</listen>
-  <auth>EXTERNAL</auth>
-  <!-- The default context of Debian's /usr/share/dbus-1/system.conf. -->
-  <policy context="default">
-    <allow user="*"/>
-    <deny own="*"/>
-    <deny send_type="method_call"/>
-    <allow send_type="signal"/>
-    <allow send_requested_reply="true" send_type="method_return"/>
-    <allow send_requested_reply="true" send_type="error"/>
-    <allow receive_type="method_call"/>
-    <allow receive_type="method_return"/>
-    <allow receive_type="error"/>
-    <allow receive_type="signal"/>
-    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus"/>
-    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Introspectable"/>
-    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Properties"/>
-    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Containers1"/>
-    <deny send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus"
-          send_member="UpdateActivationEnvironment"/>
-    <deny send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Debug.Stats"/>
-    <deny send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.systemd1.Activator"/>
-  </policy>
-  <policy user="root">
-    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.systemd1.Activator"/>
-  </policy>
-  <include>{work}/policy.conf</include>
-</busconfig>
-'''
-
-
-def log(msg):
-    print('test-dbus-policy: ' + msg, flush=True)
-
-
-def connect(address):
-    from gi.repository import Gio
-    flags = Gio.DBusConnectionFlags.AUTHENTICATION_CLIENT | Gio.DBusConnectionFlags.MESSAGE_BUS_CONNECTION
-    return Gio.DBusConnection.new_for_address_sync(address, flags, None, None)
-
-
 def load_interfaces(xml_dir):
     """The real interfaces, by name, from dbus/org.needlegate.*.xml, plus the agent and ObjectManager."""
-    from gi.repository import Gio
     ifaces = {}
     texts = [EXTRA_XML]
     for name in ('org.needlegate.Gateway1.xml', 'org.needlegate.Pen1.xml'):
@@ -110,7 +68,6 @@ def load_interfaces(xml_dir):
 
 def run_service(address, xml_dir):
     """The stand-in daemon: owns the name, prints READY, serves until killed."""
-    from gi.repository import GLib
     conn = connect(address)
     ifaces = load_interfaces(xml_dir)
 
@@ -144,7 +101,6 @@ ZERO = {'s': "''", 'o': "'/'", 'b': 'false', 'y': '0', 'n': '0', 'q': '0', 'i': 
 
 def run_client(address, calls):
     """Makes each call (path, interface, member, GVariant text or ''); prints one answer per line."""
-    from gi.repository import Gio, GLib
     conn = connect(address)
     for path, iface, member, args in calls:
         try:
@@ -169,7 +125,7 @@ def as_user(user, groups=None):
     return cmd + (['--groups=' + ','.join(groups)] if groups else ['--clear-groups'])
 
 
-def scenario(policy, xml_dir, work, procs):
+def scenario(policy, xml_dir, work):
     text = open(policy).read()
     for old in ('user="needlegate"', 'group="needlegate"'):
         if old not in text:
@@ -178,24 +134,19 @@ def scenario(policy, xml_dir, work, procs):
                                                                              'group="%s"' % STANDIN)
     with open(work + '/policy.conf', 'w') as f:
         f.write(text)
-    with open(work + '/bus.conf', 'w') as f:
-        f.write(BUS_CONFIG.format(work=work))
-    for name in ('policy.conf', 'bus.conf'):
-        os.chmod(work + '/' + name, 0o644)
+    os.chmod(work + '/policy.conf', 0o644)
+    with nh.Harness(pensim=False, bus_policy=nh.SYSTEM_POLICY, bus_includes=[work + '/policy.conf']) as h:
+        os.chmod(h.dir, 0o755)  # the other users reach the bus socket
+        check_policy(h, xml_dir)
 
-    bus = subprocess.Popen(['dbus-daemon', '--config-file=' + work + '/bus.conf', '--nofork', '--nopidfile',
-                            '--print-address=1'], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    procs.append(bus)
-    address = bus.stdout.readline().strip()
-    if not address:
-        raise AssertionError('dbus-daemon did not start: ' + bus.stderr.read())
+
+def check_policy(h, xml_dir):
+    address = h.bus_address
     log('private bus at ' + address)
     me = os.path.abspath(__file__)
 
-    svc = subprocess.Popen(as_user(STANDIN) + [PY, me, '--service', address, xml_dir], stdout=subprocess.PIPE,
-                           text=True)
-    procs.append(svc)
-    line = svc.stdout.readline().strip()
+    svc = h.spawn(as_user(STANDIN) + [PY, me, '--service', address, xml_dir], name='stand-in')
+    line = svc.wait_output(r'READY|NOT-OWNER \d+', DEADLINE_S).group(0)
     check(line == 'READY', 'the service user owns %s (got %r)' % (NAME, line))
 
     def answers(prefix, calls):
@@ -245,12 +196,6 @@ def scenario(policy, xml_dir, work, procs):
     check(root['org.bluez.Agent1.RequestPasskey'] == 'ok', "the agent answers root's RequestPasskey")
 
 
-def check(cond, msg):
-    if not cond:
-        raise AssertionError(msg)
-    log('ok: ' + msg)
-
-
 def main(argv):
     if len(argv) == 4 and argv[1] == '--service':
         return run_service(argv[2], argv[3])
@@ -263,21 +208,13 @@ def main(argv):
         return 1
     work = tempfile.mkdtemp(prefix='needlegate-dbus-')
     os.chmod(work, 0o755)
-    procs = []
     failed = False
     try:
-        scenario(os.path.abspath(argv[1]), os.path.abspath(argv[2]), work, procs)
+        scenario(os.path.abspath(argv[1]), os.path.abspath(argv[2]), work)
     except (AssertionError, subprocess.SubprocessError, OSError) as e:
         failed = True
         log('FAIL: %s' % e)
     finally:
-        for p in reversed(procs):
-            p.terminate()
-            try:
-                p.wait(5)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
         shutil.rmtree(work, ignore_errors=True)
     return 1 if failed else 0
 

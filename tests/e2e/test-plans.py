@@ -3,7 +3,7 @@
 """End-to-end tests of plans: assigned over MQTT, checked live against a simulated pen, the alerts
 and the session summary on the broker, number by number. Run one: test-plans.py NAME (meson does).
 
-needle-pensim on a private bus, a real Mosquitto, the real needlegated (tests/gateway/ngrig.py)."""
+needle-pensim on a private bus, a real Mosquitto, the real needlegated (tests/harness)."""
 
 import copy
 import json
@@ -11,12 +11,11 @@ import os
 import signal
 import sqlite3
 import sys
-import threading
 import time
 
-import paho.mqtt.client as mqtt
-
-from ngrig import BASE, Rig, parse_time, wait_for
+sys.path.insert(0, os.environ["NEEDLE_HARNESS_DIR"])
+import needleharness as nh  # noqa: E402
+from needleharness.payloads import events, parse_time, telemetry, wait_connected, wait_session_event  # noqa: E402
 
 PLAN = {
     "plan_id": "face-e2e-2",
@@ -45,65 +44,55 @@ HOUR_MS = 3600 * 1000
 DAY_MS = 24 * HOUR_MS
 
 
-class Requester:
-    """Publishes bridge/request/<command> and waits for its bridge/response/<command>."""
+def request(h, req, command, payload, transaction):
+    """payload: a dict (transaction added) or raw bytes, sent by the requester @req; returns the one
+    response with this transaction that the subscriber saw."""
+    if isinstance(payload, dict):
+        payload = dict(payload, transaction=transaction)
+    before = len(h.sub.on("bridge/response/" + command))
+    req.request(command, payload)
 
-    def __init__(self, rig):
-        self.rig = rig
-        self.client = mqtt.Client(client_id="e2e-requester-%d" % os.getpid(), protocol=mqtt.MQTTv311)
-        self.connected = threading.Event()
-        self.client.on_connect = lambda c, u, f, rc: self.connected.set()
-        self.client.connect("127.0.0.1", rig.mqtt_port, keepalive=10)
-        self.client.loop_start()
-        wait_for("the requester to connect", self.connected.is_set, 10)
-        self.n = 0
-
-    def close(self):
-        self.client.loop_stop()
-        self.client.disconnect()
-
-    def request(self, command, payload, transaction):
-        """payload: a dict (transaction added) or raw bytes; returns the response with this transaction."""
-        if isinstance(payload, dict):
-            payload = dict(payload, transaction=transaction)
-            payload = json.dumps(payload)
-        before = len(self.rig.sub.on("bridge/response/" + command))
-        self.client.publish(BASE + "/bridge/request/" + command, payload, qos=1).wait_for_publish(5)
-
-        def answered():
-            got = self.rig.sub.on("bridge/response/" + command)[before:]
-            return [r for r in got if r.get("transaction") == transaction]
-        got = wait_for("the response to %s %r" % (command, transaction), answered, 10)
-        assert len(got) == 1, got
-        return got[0]
+    def answered():
+        got = h.sub.on("bridge/response/" + command)[before:]
+        return [r for r in got if r.get("transaction") == transaction]
+    got = nh.wait_until(answered, 10, "the response to %s %r" % (command, transaction), interval=0.05)
+    assert len(got) == 1, got
+    return got[0]
 
 
-def scenario_rig(features=NO_ENFORCEMENT, pens=1):
-    rig = Rig(pens=pens, unpaired=0)
-    path = os.path.join(rig.tmp, "plans.scenario")
-    with open(path, "w") as f:
-        f.write("[pen 1]\n" + features)
-    rig.pensim_args = ["--scenario", path]
-    return rig
+def plans_harness(features=NO_ENFORCEMENT, pens=1):
+    """Hub "e2e", one pen with @features, the subscriber, the daemon at -vv."""
+    return nh.Harness(pens=pens, unpaired=0, pensim_args=["--manual", "--rate", "50"],
+                      scenario_text="[pen 1]\n" + features, persistent_broker=True, subscribe=True, daemon=True,
+                      hub="e2e", daemon_args=["-vv"])
 
 
-def state(rig, serial):
-    return rig.sub.last("pens/%s/state" % serial) or {}
+def state(h, serial):
+    return h.sub.last("pens/%s/state" % serial) or {}
 
 
-def wait_state(rig, serial, what, predicate, timeout=10):
-    return wait_for(what, lambda: predicate(state(rig, serial)), timeout)
+def wait_state(h, serial, what, predicate, timeout=10):
+    return nh.wait_until(lambda: predicate(state(h, serial)), timeout, what, interval=0.05)
 
 
-def assign_ok(req, serial, plan, transaction):
-    resp = req.request("plan/assign", {"pen": serial, "plan": plan}, transaction)
+def assign_ok(h, req, serial, plan, transaction):
+    resp = request(h, req, "plan/assign", {"pen": serial, "plan": plan}, transaction)
     assert resp == {"status": "ok", "data": {"pen": serial, "plan_id": plan["plan_id"]}, "error": None,
                     "transaction": transaction}, resp
     return resp
 
 
-def alerts_of(rig, serial, session_id):
-    return [a for a in rig.sub.on("pens/%s/alert" % serial) if a["session"] == session_id]
+def start_session(h, serial, area, depth, cartridge, needles, earlier_uses):
+    """The pen in @area at @depth mm with a cartridge, then a session: its id."""
+    pen = h.pen(serial)
+    pen.call("SetArea", "(s)", area)
+    pen.call("SetDepth", "(d)", depth)
+    pen.call("InsertCartridge", "(uyq)", cartridge, needles, earlier_uses)
+    return pen.call("StartSession")[0]
+
+
+def alerts_of(h, serial, session_id):
+    return [a for a in h.sub.on("pens/%s/alert" % serial) if a["session"] == session_id]
 
 
 def expected_summary(records, plan):
@@ -183,56 +172,54 @@ def test_scenario():
     """A plan assigned over MQTT (a malformed one refused, naming the field; the first stays); a
     session with a reused cartridge, a too-deep pass on the forehead and a pass in an area the plan
     leaves out: exactly those alerts, raised and cleared, and the summary, number by number."""
-    with scenario_rig().start() as rig:
-        req = Requester(rig)
+    with plans_harness() as h:
+        req = h.mqtt_client(client_id="e2e-requester-%d" % os.getpid())
         try:
-            serial = rig.bonded_and_unbonded()[0][0]
-            rig.wait_connected([serial])
-            assert state(rig, serial)["plan"] is None, state(rig, serial)
+            serial = h.bonded_and_unbonded()[0][0]
+            wait_connected(h.sub, [serial])
+            assert state(h, serial)["plan"] is None, state(h, serial)
 
-            assign_ok(req, serial, PLAN, "t-1")
-            wait_state(rig, serial, "the state naming the plan",
+            assign_ok(h, req, serial, PLAN, "t-1")
+            wait_state(h, serial, "the state naming the plan",
                        lambda s: s.get("plan") == "face-e2e-2" and s.get("plan_assigned") == "face-e2e-2")
 
             bad = copy.deepcopy(PLAN)
             bad["plan_id"] = "face-e2e-bad"
             bad["areas"]["forehead"]["depth_mm"]["max"] = 3.5
-            resp = req.request("plan/assign", {"pen": serial, "plan": bad}, {"n": 2})
+            resp = request(h, req, "plan/assign", {"pen": serial, "plan": bad}, {"n": 2})
             assert resp["status"] == "error" and resp["data"] is None and resp["transaction"] == {"n": 2}, resp
             assert resp["error"]["code"] == "invalid_plan", resp
             assert resp["error"]["message"].startswith("$.areas.forehead.depth_mm.max: 3.5"), resp
-            resp = req.request("plan/assign", {"pen": serial}, "t-3")
+            resp = request(h, req, "plan/assign", {"pen": serial}, "t-3")
             assert resp["status"] == "error" and resp["error"]["code"] == "invalid_args", resp
             assert resp["error"]["message"] == "plan: missing (required)", resp
-            req.client.publish(BASE + "/bridge/request/plan/assign", b"{not json", qos=1).wait_for_publish(5)
-            wait_for("the answer to a request that is not JSON", lambda: any(
+            req.request("plan/assign", b"{not json")
+            nh.wait_until(lambda: any(
                 r["status"] == "error" and r["transaction"] is None and r["error"]["code"] == "invalid_args"
-                for r in rig.sub.on("bridge/response/plan/assign")), 10)
+                for r in h.sub.on("bridge/response/plan/assign")), 10,
+                "the answer to a request that is not JSON", interval=0.05)
             time.sleep(0.3)
-            assert state(rig, serial)["plan"] == "face-e2e-2", state(rig, serial)
+            assert state(h, serial)["plan"] == "face-e2e-2", state(h, serial)
 
-            rig.pen_call(serial, "SetArea", "s", "forehead")
-            rig.pen_call(serial, "SetDepth", "d", 0.4)
-            rig.pen_call(serial, "InsertCartridge", "uyq", 0xC0FFEE, 12, 1)  # used once before
-            session_id = rig.pen_call(serial, "StartSession")[0]
+            session_id = start_session(h, serial, "forehead", 0.4, 0xC0FFEE, 12, 1)  # used once before
             time.sleep(1.5)
-            rig.pen_call(serial, "SetDepth", "d", 0.9)  # too deep for the forehead
+            h.pen(serial).call("SetDepth", "(d)", 0.9)  # too deep for the forehead
             time.sleep(1.5)
-            rig.pen_call(serial, "SetDepth", "d", 0.4)
+            h.pen(serial).call("SetDepth", "(d)", 0.4)
             time.sleep(1.0)
-            rig.pen_call(serial, "SetArea", "s", "neck")  # not in the plan
+            h.pen(serial).call("SetArea", "(s)", "neck")  # not in the plan
             time.sleep(1.5)
-            rig.pen_call(serial, "SetArea", "s", "forehead")
+            h.pen(serial).call("SetArea", "(s)", "forehead")
             time.sleep(1.0)
-            rig.pen_call(serial, "StopSession", "s", "stopped")
+            h.pen(serial).call("StopSession", "(s)", "stopped")
 
-            started = rig.wait_session_event(serial, session_id, "started")
-            ended = rig.wait_session_event(serial, session_id, "ended")
+            started = wait_session_event(h.sub, serial, session_id, "started")
+            ended = wait_session_event(h.sub, serial, session_id, "ended")
             assert started["plan_id"] == "face-e2e-2" and ended["plan_id"] == "face-e2e-2", (started, ended)
             assert started["cartridge"] == {"id": 0xC0FFEE, "needles": 12, "use_count": 2}, started
-            wait_for("the six alerts", lambda: len(alerts_of(rig, serial, session_id)) >= 6, 5)
+            nh.wait_until(lambda: len(alerts_of(h, serial, session_id)) >= 6, 5, "the six alerts", interval=0.05)
             time.sleep(0.5)
-            alerts = alerts_of(rig, serial, session_id)
+            alerts = alerts_of(h, serial, session_id)
             assert alert_digest(alerts) == [
                 ("cartridge_reused", "raised", 1, "critical", "forehead"),
                 ("depth_above_max", "raised", 2, "critical", "forehead"),
@@ -241,7 +228,7 @@ def test_scenario():
                 ("area_not_in_plan", "cleared", 3, "critical", "neck"),
                 ("cartridge_reused", "cleared", 1, "critical", "forehead"),
             ], alerts
-            records = rig.telemetry(serial, session_id)
+            records = telemetry(h.sub, serial, session_id)
             for a in alerts:
                 assert a["pen"] == serial and a["session"] == session_id and a["message"], a
                 parse_time(a["t"])
@@ -267,10 +254,10 @@ def test_scenario():
             assert ended["summary"]["areas"]["neck"]["within_plan"] == 0.0, ended
 
             # the plan was for this session: used up, and the state says so
-            wait_state(rig, serial, "the assignment consumed",
+            wait_state(h, serial, "the assignment consumed",
                        lambda s: s.get("plan") is None and s.get("plan_assigned") is None)
             # the journal has the session, its summary and alerts
-            db = sqlite3.connect("file:%s/needlegate.db?mode=ro" % rig.state_dir, uri=True)
+            db = sqlite3.connect("file:%s/needlegate.db?mode=ro" % h.state_dir, uri=True)
             rows = db.execute("SELECT pen, session, plan_id, patient_ref, reason, summary, alerts"
                               " FROM ng_journal").fetchall()
             db.close()
@@ -288,78 +275,77 @@ def test_restart():
     """An assignment survives a daemon restart and is used by the next session; plan/clear over
     MQTT; a session without a plan raises no_plan and its summary has no plan figures; the same
     patient back too soon (the journal's previous session) raises session_too_soon."""
-    with scenario_rig().start() as rig:
-        req = Requester(rig)
+    with plans_harness() as h:
+        req = h.mqtt_client(client_id="e2e-requester-%d" % os.getpid())
         try:
-            serial = rig.bonded_and_unbonded()[0][0]
-            rig.wait_connected([serial])
-            assign_ok(req, serial, PLAN, "a-1")
-            resp = req.request("plan/clear", {"pen": serial}, "c-1")
+            serial = h.bonded_and_unbonded()[0][0]
+            wait_connected(h.sub, [serial])
+            assign_ok(h, req, serial, PLAN, "a-1")
+            resp = request(h, req, "plan/clear", {"pen": serial}, "c-1")
             assert resp == {"status": "ok", "data": {"pen": serial, "plan_id": "face-e2e-2"}, "error": None,
                             "transaction": "c-1"}, resp
-            wait_state(rig, serial, "the plan cleared", lambda s: s.get("plan_assigned") is None)
+            wait_state(h, serial, "the plan cleared", lambda s: s.get("plan_assigned") is None)
             neck = copy.deepcopy(PLAN)
             neck["plan_id"] = "neck-e2e-1"
             neck["areas"] = {"neck": {"depth_mm": {"min": 0.2, "max": 0.6}, "speed_hz": {"min": 80, "max": 150},
                                       "max_time_s": 300}}
-            assign_ok(req, serial, neck, "a-2")
-            wait_state(rig, serial, "the plan assigned", lambda s: s.get("plan_assigned") == "neck-e2e-1")
+            assign_ok(h, req, serial, neck, "a-2")
+            wait_state(h, serial, "the plan assigned", lambda s: s.get("plan_assigned") == "neck-e2e-1")
 
-            assert rig.stop("needlegated") == 0
-            seen = len(rig.sub.on("pens/%s/state" % serial))
-            rig.start_daemon()
-            wait_for("the restarted daemon's log", lambda: "have a plan assigned" in rig.log_text("needlegated"))
+            assert h.stop_daemon() == 0
+            seen = len(h.sub.on("pens/%s/state" % serial))
+            h.start_daemon()
+            nh.wait_until(lambda: "have a plan assigned" in h.log_text("needlegated"), 15,
+                          "the restarted daemon's log", interval=0.05)
             # the restarted daemon's own word, not the state retained from before
-            wait_for("the pen connected again", lambda: any(
-                m["connected"] for m in rig.sub.on("pens/%s/state" % serial)[seen:]), 20)
+            nh.wait_until(lambda: any(
+                m["connected"] for m in h.sub.on("pens/%s/state" % serial)[seen:]), 20,
+                "the pen connected again", interval=0.05)
 
-            rig.pen_call(serial, "SetArea", "s", "neck")
-            rig.pen_call(serial, "SetDepth", "d", 0.4)
-            rig.pen_call(serial, "InsertCartridge", "uyq", 0xA11CE, 12, 0)
-            first = rig.pen_call(serial, "StartSession")[0]
+            first = start_session(h, serial, "neck", 0.4, 0xA11CE, 12, 0)
             time.sleep(1.5)
-            rig.pen_call(serial, "StopSession", "s", "stopped")
-            started = rig.wait_session_event(serial, first, "started")
-            ended = rig.wait_session_event(serial, first, "ended")
+            h.pen(serial).call("StopSession", "(s)", "stopped")
+            started = wait_session_event(h.sub, serial, first, "started")
+            ended = wait_session_event(h.sub, serial, first, "ended")
             assert started["plan_id"] == "neck-e2e-1" and ended["plan_id"] == "neck-e2e-1", (started, ended)
             time.sleep(0.5)
-            assert alerts_of(rig, serial, first) == [], alerts_of(rig, serial, first)
-            check_summary(ended, rig.telemetry(serial, first), neck, {"critical": 0, "warning": 0, "info": 0}, {})
+            assert alerts_of(h, serial, first) == [], alerts_of(h, serial, first)
+            check_summary(ended, telemetry(h.sub, serial, first), neck, {"critical": 0, "warning": 0, "info": 0}, {})
             assert ended["summary"]["areas"]["neck"]["within_plan"] == 1.0, ended
-            wait_state(rig, serial, "the assignment consumed", lambda s: s.get("plan_assigned") is None)
+            wait_state(h, serial, "the assignment consumed", lambda s: s.get("plan_assigned") is None)
 
             # the next session has no plan
-            rig.pen_call(serial, "InsertCartridge", "uyq", 0xB0B, 36, 0)
-            second = rig.pen_call(serial, "StartSession")[0]
+            h.pen(serial).call("InsertCartridge", "(uyq)", 0xB0B, 36, 0)
+            second = h.pen(serial).call("StartSession")[0]
             time.sleep(1.0)
-            rig.pen_call(serial, "StopSession", "s", "stopped")
-            started = rig.wait_session_event(serial, second, "started")
-            ended = rig.wait_session_event(serial, second, "ended")
+            h.pen(serial).call("StopSession", "(s)", "stopped")
+            started = wait_session_event(h.sub, serial, second, "started")
+            ended = wait_session_event(h.sub, serial, second, "ended")
             assert started["plan_id"] is None and ended["plan_id"] is None, (started, ended)
-            alerts = wait_for("the no_plan alert", lambda: alerts_of(rig, serial, second))
+            alerts = nh.wait_until(lambda: alerts_of(h, serial, second), 15, "the no_plan alert", interval=0.05)
             time.sleep(0.5)
-            alerts = alerts_of(rig, serial, second)
+            alerts = alerts_of(h, serial, second)
             assert alert_digest(alerts) == [("no_plan", "raised", 1, "warning", "neck"),
                                             ("no_plan", "cleared", 1, "warning", "neck")], alerts
             assert alerts[0]["measured"] is None and alerts[0]["limit"] is None, alerts[0]
             assert alerts[0]["seq"] == started["seq"], alerts[0]
-            check_summary(ended, rig.telemetry(serial, second), None, {"critical": 0, "warning": 1, "info": 0},
+            check_summary(ended, telemetry(h.sub, serial, second), None, {"critical": 0, "warning": 1, "info": 0},
                           {"no_plan": 1})
 
             # the same patient again, minutes after the first session: too soon for a 28-day interval
-            assign_ok(req, serial, PLAN, "a-3")
-            rig.pen_call(serial, "SetArea", "s", "forehead")
-            rig.pen_call(serial, "InsertCartridge", "uyq", 0xCAFE, 36, 0)
-            third = rig.pen_call(serial, "StartSession")[0]
+            assign_ok(h, req, serial, PLAN, "a-3")
+            h.pen(serial).call("SetArea", "(s)", "forehead")
+            h.pen(serial).call("InsertCartridge", "(uyq)", 0xCAFE, 36, 0)
+            third = h.pen(serial).call("StartSession")[0]
             time.sleep(1.0)
-            rig.pen_call(serial, "StopSession", "s", "stopped")
-            ended = rig.wait_session_event(serial, third, "ended")
+            h.pen(serial).call("StopSession", "(s)", "stopped")
+            ended = wait_session_event(h.sub, serial, third, "ended")
             time.sleep(0.5)
-            alerts = alerts_of(rig, serial, third)
+            alerts = alerts_of(h, serial, third)
             assert alert_digest(alerts) == [("session_too_soon", "raised", 1, "warning", "forehead"),
                                             ("session_too_soon", "cleared", 1, "warning", "forehead")], alerts
             assert (alerts[0]["measured"], alerts[0]["limit"], alerts[0]["unit"]) == (0.0, 28, "days"), alerts[0]
-            check_summary(ended, rig.telemetry(serial, third), PLAN, {"critical": 0, "warning": 1, "info": 0},
+            check_summary(ended, telemetry(h.sub, serial, third), PLAN, {"critical": 0, "warning": 1, "info": 0},
                           {"session_too_soon": 1})
         finally:
             req.close()
@@ -368,45 +354,42 @@ def test_restart():
 def test_limits():
     """A pen that enforces limits gets the plan's limits for its area at session start and on every
     area change (Clear Limits for an area the plan leaves out), and applies exactly those."""
-    with scenario_rig(features="").start() as rig:
-        req = Requester(rig)
+    with plans_harness(features="") as h:
+        req = h.mqtt_client(client_id="e2e-requester-%d" % os.getpid())
         try:
-            serial = rig.bonded_and_unbonded()[0][0]
-            rig.wait_connected([serial])
-            assign_ok(req, serial, PLAN, "l-1")
-            rig.pen_call(serial, "SetArea", "s", "forehead")
-            rig.pen_call(serial, "SetDepth", "d", 0.5)
-            rig.pen_call(serial, "InsertCartridge", "uyq", 0xF00D, 12, 0)
-            session_id = rig.pen_call(serial, "StartSession")[0]
+            serial = h.bonded_and_unbonded()[0][0]
+            wait_connected(h.sub, [serial])
+            assign_ok(h, req, serial, PLAN, "l-1")
+            session_id = start_session(h, serial, "forehead", 0.5, 0xF00D, 12, 0)
 
             def applied():
-                return [e["limits"] for e in rig.events(serial, session_id) if e["event"] == "limits_applied"]
-            wait_for("the forehead's limits applied", lambda: len(applied()) >= 1, 5)
-            rig.pen_call(serial, "SetDepth", "d", 0.9)  # deeper than the plan allows there: the pen holds
+                return [e["limits"] for e in events(h.sub, serial, session_id) if e["event"] == "limits_applied"]
+            nh.wait_until(lambda: len(applied()) >= 1, 5, "the forehead's limits applied", interval=0.05)
+            h.pen(serial).call("SetDepth", "(d)", 0.9)  # deeper than the plan allows there: the pen holds
             assert applied()[0] == {"max_depth_mm": 0.6, "min_speed_hz": 80.0, "max_speed_hz": 150.0}, applied()
-            assert rig.pen_prop(serial, "LimitsActive") is True
-            wait_state(rig, serial, "the state's limits", lambda s: s.get("limits") == applied()[0])
+            assert h.pen(serial).prop("LimitsActive") is True
+            wait_state(h, serial, "the state's limits", lambda s: s.get("limits") == applied()[0])
             time.sleep(1.0)
-            rig.pen_call(serial, "SetArea", "s", "cheeks")
-            wait_for("the cheeks' limits applied", lambda: len(applied()) >= 2, 5)
+            h.pen(serial).call("SetArea", "(s)", "cheeks")
+            nh.wait_until(lambda: len(applied()) >= 2, 5, "the cheeks' limits applied", interval=0.05)
             assert applied()[1] == {"max_depth_mm": 1.2, "min_speed_hz": 80.0, "max_speed_hz": 150.0}, applied()
             time.sleep(0.5)
-            rig.pen_call(serial, "SetArea", "s", "neck")
-            wait_for("the limits cleared", lambda: len(applied()) >= 3, 5)
+            h.pen(serial).call("SetArea", "(s)", "neck")
+            nh.wait_until(lambda: len(applied()) >= 3, 5, "the limits cleared", interval=0.05)
             assert applied()[2] == {"max_depth_mm": None, "min_speed_hz": None, "max_speed_hz": None}, applied()
-            assert rig.pen_prop(serial, "LimitsActive") is False
-            wait_state(rig, serial, "the state without limits", lambda s: s.get("limits") is None)
+            assert h.pen(serial).prop("LimitsActive") is False
+            wait_state(h, serial, "the state without limits", lambda s: s.get("limits") is None)
             time.sleep(0.5)
-            rig.pen_call(serial, "StopSession", "s", "stopped")
-            ended = rig.wait_session_event(serial, session_id, "ended")
-            records = rig.telemetry(serial, session_id)
+            h.pen(serial).call("StopSession", "(s)", "stopped")
+            ended = wait_session_event(h.sub, serial, session_id, "ended")
+            records = telemetry(h.sub, serial, session_id)
             # the pen held the forehead at 0.6 mm once it had the limits: no excursion lasted
             settled = [r for r in records if r["area"] == "forehead" and r["offset_ms"] >= 500]
             assert settled and max(r["depth_mm"] for r in settled) <= 0.6, settled[-3:]
-            assert state(rig, serial)["limits_mismatches"] == 0, state(rig, serial)
-            assert "other than those sent" not in rig.log_text("needlegated")
-            rules = [a["rule"] for a in alerts_of(rig, serial, session_id) if a["state"] == "raised"]
-            assert rules == ["area_not_in_plan"], alerts_of(rig, serial, session_id)
+            assert state(h, serial)["limits_mismatches"] == 0, state(h, serial)
+            assert "other than those sent" not in h.log_text("needlegated")
+            rules = [a["rule"] for a in alerts_of(h, serial, session_id) if a["state"] == "raised"]
+            assert rules == ["area_not_in_plan"], alerts_of(h, serial, session_id)
             assert ended["alerts"] == {"critical": 1, "warning": 0, "info": 0}, ended["alerts"]
         finally:
             req.close()
@@ -415,38 +398,37 @@ def test_limits():
 def test_midsession_restart():
     """The gateway killed in the middle of a session and restarted: it never sees that session's start
     event, yet checks the rest of it against the assigned plan and closes it with a summary."""
-    with scenario_rig().start() as rig:
-        req = Requester(rig)
+    with plans_harness() as h:
+        req = h.mqtt_client(client_id="e2e-requester-%d" % os.getpid())
         try:
-            serial = rig.bonded_and_unbonded()[0][0]
-            rig.wait_connected([serial])
-            assign_ok(req, serial, PLAN, "m-1")
-            rig.pen_call(serial, "SetArea", "s", "forehead")
-            rig.pen_call(serial, "SetDepth", "d", 0.4)
-            rig.pen_call(serial, "InsertCartridge", "uyq", 0xD00D, 12, 0)
-            session_id = rig.pen_call(serial, "StartSession")[0]
-            rig.wait_session_event(serial, session_id, "started")
+            serial = h.bonded_and_unbonded()[0][0]
+            wait_connected(h.sub, [serial])
+            assign_ok(h, req, serial, PLAN, "m-1")
+            session_id = start_session(h, serial, "forehead", 0.4, 0xD00D, 12, 0)
+            wait_session_event(h.sub, serial, session_id, "started")
             time.sleep(0.5)
-            assert rig.stop("needlegated", signal.SIGKILL) == -signal.SIGKILL
-            seen = len(rig.sub.on("pens/%s/state" % serial))
-            rig.start_daemon()
-            wait_for("the pen connected again", lambda: any(
-                m["connected"] for m in rig.sub.on("pens/%s/state" % serial)[seen:]), 20)
-            wait_for("the session checked again", lambda: "start event was not seen" in rig.log_text("needlegated"))
-            rig.pen_call(serial, "SetDepth", "d", 0.9)
+            assert h.stop_daemon(signal.SIGKILL) == -signal.SIGKILL
+            seen = len(h.sub.on("pens/%s/state" % serial))
+            h.start_daemon()
+            nh.wait_until(lambda: any(
+                m["connected"] for m in h.sub.on("pens/%s/state" % serial)[seen:]), 20,
+                "the pen connected again", interval=0.05)
+            nh.wait_until(lambda: "start event was not seen" in h.log_text("needlegated"), 15,
+                          "the session checked again", interval=0.05)
+            h.pen(serial).call("SetDepth", "(d)", 0.9)
             time.sleep(1.0)
-            rig.pen_call(serial, "SetDepth", "d", 0.4)
+            h.pen(serial).call("SetDepth", "(d)", 0.4)
             time.sleep(0.5)
-            rig.pen_call(serial, "StopSession", "s", "stopped")
-            ended = rig.wait_session_event(serial, session_id, "ended")
+            h.pen(serial).call("StopSession", "(s)", "stopped")
+            ended = wait_session_event(h.sub, serial, session_id, "ended")
             time.sleep(0.5)
-            alerts = alerts_of(rig, serial, session_id)
+            alerts = alerts_of(h, serial, session_id)
             assert alert_digest(alerts) == [("depth_above_max", "raised", 1, "critical", "forehead"),
                                             ("depth_above_max", "cleared", 1, "critical", "forehead")], alerts
             assert ended["plan_id"] == "face-e2e-2" and ended["alerts"]["critical"] == 1, ended
             assert ended["summary"]["compliance"]["depth_above_max"] == {"ok": False, "alerts": 1}, ended
-            assert 0 < ended["summary"]["records"] <= len(rig.telemetry(serial, session_id)), ended["summary"]
-            wait_state(rig, serial, "the assignment consumed", lambda s: s.get("plan_assigned") is None)
+            assert 0 < ended["summary"]["records"] <= len(telemetry(h.sub, serial, session_id)), ended["summary"]
+            wait_state(h, serial, "the assignment consumed", lambda s: s.get("plan_assigned") is None)
         finally:
             req.close()
 
@@ -464,7 +446,7 @@ if __name__ == "__main__":
         sys.exit("usage: test-plans.py %s" % "|".join(TESTS))
     def too_long(signum, frame):
         raise TimeoutError("test-plans.py %s: still running after 110 s" % name)
-    # meson's timeout is 120 s: fail with a traceback (and the rig's clean-up) before it kills us
+    # meson's timeout is 120 s: fail with a traceback (and the harness's clean-up) before it kills us
     signal.signal(signal.SIGALRM, too_long)
     signal.alarm(110)
     TESTS[name]()

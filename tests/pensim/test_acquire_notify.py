@@ -2,11 +2,15 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 """AcquireNotify with the 5.66 rules, and a lost link healed by the pen's stored records."""
 
+import os
 import socket
+import sys
 import time
 
-from pensimtest import (OP_REPORT, SUCCESS, UUID_CONTROL_POINT, UUID_SESSION_EVENT, UUID_TELEMETRY, Harness,
-                        decode_records, expect_error, nh, pump, report_request, wait_until)
+sys.path.insert(0, os.environ["NEEDLE_HARNESS_DIR"])
+import needleharness as nh  # noqa: E402
+from needleharness import (OP_REPORT, SUCCESS, UUID_CONTROL_POINT, UUID_SESSION_EVENT, UUID_TELEMETRY,  # noqa: E402
+                           Harness, decode_records, expect_error, pump, report_request, wait_until)
 
 ERR = "org.bluez.Error."
 

@@ -5,7 +5,7 @@
 import os
 import sys
 
-sys.path.insert(0, os.environ.get("NEEDLE_HARNESS_DIR", os.path.join(os.path.dirname(__file__), "..", "harness")))
+sys.path.insert(0, os.environ["NEEDLE_HARNESS_DIR"])
 from needleharness import Bluetoothctl, Harness, wait_until  # noqa: E402
 
 

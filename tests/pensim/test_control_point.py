@@ -2,12 +2,17 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 """Every Control Point op of a simulated pen, its result codes and one-request-at-a-time rule."""
 
+import os
 import struct
+import sys
 
-from pensimtest import (CHAR_IFACE, BUSY, GLib, nh, INVALID_PARAMETER, NOT_PERMITTED, NOT_SUPPORTED, OP_CLEAR_LIMITS, OP_IDENTIFY,
-                        OP_REPORT, OP_SET_AREA, OP_SET_LIMITS, OP_SET_TIME, OP_STOP, SUCCESS,
-                        UUID_CONTROL_POINT, Harness, Link, decode_records, decode_response, expect_error, now_ms, pump, report_request,
-                        set_limits_request, set_time_request, wait_until)
+sys.path.insert(0, os.environ["NEEDLE_HARNESS_DIR"])
+import needleharness as nh  # noqa: E402
+from needleharness import (BUSY, CHAR_IFACE, INVALID_PARAMETER, NOT_PERMITTED, NOT_SUPPORTED, OP_CLEAR_LIMITS,  # noqa: E402
+                           OP_IDENTIFY, OP_REPORT, OP_SET_AREA, OP_SET_LIMITS, OP_SET_TIME, OP_STOP, SUCCESS,
+                           UUID_CONTROL_POINT, GLib, Harness, Link, decode_records, decode_response,
+                           expect_error, now_ms, pump, report_request, set_limits_request, set_time_request,
+                           wait_until)
 
 
 def check_set_time(link, pen):

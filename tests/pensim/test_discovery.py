@@ -2,18 +2,17 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 """Discovery as bluetoothd 5.66 does it: per-client sessions, merged filters, RSSI, temporary devices."""
 
-from pensimtest import Gio, GLib, Harness, expect_error, pump, wait_until
+import os
+import sys
+
+sys.path.insert(0, os.environ["NEEDLE_HARNESS_DIR"])
+import needleharness as nh  # noqa: E402
+from needleharness import Gio, GLib, Harness, expect_error, pump, wait_until  # noqa: E402
 
 ADAPTER = "/org/bluez/hci0"
 AD = "org.bluez.Adapter1"
 ERR = "org.bluez.Error."
 NSS = "a3c10001-8b6f-4e2d-9c55-2f1d7e9b0c41"
-
-
-def second_client(h):
-    return Gio.DBusConnection.new_for_address_sync(
-        h.bus_address, Gio.DBusConnectionFlags.AUTHENTICATION_CLIENT | Gio.DBusConnectionFlags.MESSAGE_BUS_CONNECTION,
-        None, None)
 
 
 def call_on(conn, method, params=None):
@@ -43,7 +42,7 @@ def check_merged_filters(h, pens):
     pump(0.8)
     objs = h.managed_objects()
     assert all(p.device not in objs for p in unpaired), "a heart-rate filter finds no pen"
-    other = second_client(h)
+    other = nh.connect(h.bus_address)
     call_on(other, "StartDiscovery")  # no filter: everything, for everyone
     wait_until(lambda: all(p.device in h.managed_objects() for p in unpaired), 5, "the unpaired pens")
     dev = h.managed_objects()[unpaired[0].device]["org.bluez.Device1"]

@@ -2,10 +2,14 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 """Fault injection through org.needlegate.PenSim1: malformed data, hangs, range, errors, cartridges, bonds."""
 
+import os
+import sys
 import time
 
-from pensimtest import (UUID_TELEMETRY, AsyncCall, Harness, Link, decode_records, expect_error, nh, pump,
-                        wait_until)
+sys.path.insert(0, os.environ["NEEDLE_HARNESS_DIR"])
+import needleharness as nh  # noqa: E402
+from needleharness import (UUID_TELEMETRY, AsyncCall, Harness, Link, decode_records, expect_error, pump,  # noqa: E402
+                           wait_until)
 
 ERR = "org.bluez.Error."
 PERR = "org.needlegate.PenSim.Error."

@@ -6,8 +6,8 @@ import os
 import sys
 import time
 
-import paho.mqtt.client as mqtt
-from pensimtest import Harness, HarnessError, nh
+sys.path.insert(0, os.environ["NEEDLE_HARNESS_DIR"])
+from needleharness import Harness, HarnessError  # noqa: E402
 
 
 def alive(pid):
@@ -26,21 +26,13 @@ def alive(pid):
 def check_mqtt():
     with Harness(pens=1, mosquitto=True, pensim_args=["--manual"]) as h:
         assert h.mqtt_port and h.mqtt_port != 1883
-        with nh.MqttCollector(h.mqtt_port, ["needlegate/#"]) as col:
-            pub = mqtt.Client(client_id="harness-test-pub")
-            pub.connect("127.0.0.1", h.mqtt_port)
-            pub.loop_start()
+        with h.mqtt_client(topics=["needlegate/#"]) as col, h.mqtt_client() as pub:
             deadline = time.monotonic() + 10
             msg = None
             while msg is None and time.monotonic() < deadline:
                 pub.publish("needlegate/hub/bridge/state", b'{"state":"online"}', qos=1, retain=True)
-                try:
-                    msg = col.wait_for(lambda m: m[0] == "needlegate/hub/bridge/state", 0.5)
-                except HarnessError:
-                    pass
-            pub.loop_stop()
-            pub.disconnect()
-            assert msg and msg[1] == b'{"state":"online"}'
+                msg = col.poll(lambda m: m.topic == "needlegate/hub/bridge/state", 0.5)
+            assert msg and msg.payload == b'{"state":"online"}'
         pids = [p.popen.pid for p in h.processes]
         tmp = h.dir
     assert not any(alive(pid) for pid in pids), "everything stopped"

@@ -2,10 +2,13 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 """Load mode: N pens at R records/s for T seconds, every record on the AcquireNotify sockets."""
 
+import os
 import select
+import sys
 import time
 
-from pensimtest import UUID_TELEMETRY, Harness, decode_records, expect_error, wait_until
+sys.path.insert(0, os.environ["NEEDLE_HARNESS_DIR"])
+from needleharness import UUID_TELEMETRY, Harness, decode_records, expect_error, wait_until  # noqa: E402
 
 PENS, RATE, SECONDS = 6, 100, 2
 

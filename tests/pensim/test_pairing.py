@@ -2,8 +2,13 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 """Pairing as bluetoothd does it with a DisplayOnly pen: passkey entry through the client's agent."""
 
-from pensimtest import (UUID_CONTROL_POINT, UUID_TELEMETRY, Agent, AsyncCall, Harness, expect_error, nh,
-                        wait_until)
+import os
+import sys
+
+sys.path.insert(0, os.environ["NEEDLE_HARNESS_DIR"])
+import needleharness as nh  # noqa: E402
+from needleharness import (UUID_CONTROL_POINT, UUID_TELEMETRY, Agent, AsyncCall, Harness, expect_error,  # noqa: E402
+                           wait_until)
 
 DEV = "org.bluez.Device1"
 ERR = "org.bluez.Error."

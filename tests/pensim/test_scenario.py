@@ -4,9 +4,12 @@
 
 import os
 import subprocess
+import sys
 import tempfile
 
-from pensimtest import Harness, Link, nh, wait_until
+sys.path.insert(0, os.environ["NEEDLE_HARNESS_DIR"])
+import needleharness as nh  # noqa: E402
+from needleharness import Harness, Link, wait_until  # noqa: E402
 
 SCENARIO = """
 # two pens: a scripted one and an unpaired one

@@ -18,10 +18,11 @@ import re
 import select
 import subprocess
 import sys
-import threading
 import time
 
-import paho.mqtt.client as mqtt
+sys.path.insert(0, os.environ["NEEDLE_HARNESS_DIR"])
+from needleharness.mqtt import MqttClient  # noqa: E402
+from needleharness.payloads import telemetry  # noqa: E402
 
 T0 = time.monotonic()
 
@@ -60,48 +61,11 @@ def wait_for(what, predicate, limit):
         time.sleep(0.1)
 
 
-class Broker:
-    """Everything under needlegate/HUB/#, QoS 1, in arrival order."""
-
-    def __init__(self, port, hub):
-        self.base = f"needlegate/{hub}/"
-        self.lock = threading.Lock()
-        self.messages = []
-        self.ready = threading.Event()
-        self.client = mqtt.Client(client_id="rbz-check", protocol=mqtt.MQTTv311)
-        self.client.on_connect = lambda c, *_: (c.subscribe(self.base + "#", qos=1), self.ready.set())
-        self.client.on_message = self.on_message
-        self.client.connect("127.0.0.1", port, keepalive=30)
-        self.client.loop_start()
-        wait_for("subscribed on the broker", self.ready.is_set, 20)
-
-    def on_message(self, _client, _userdata, msg):
-        try:
-            payload = json.loads(msg.payload.decode())
-        except ValueError:
-            payload = msg.payload.decode(errors="replace")
-        with self.lock:
-            self.messages.append((msg.topic[len(self.base):], payload))
-
-    def on(self, topic):
-        with self.lock:
-            return [p for t, p in self.messages if t == topic]
-
-    def records(self, serial):
-        out = []
-        for m in self.on(f"pens/{serial}/telemetry"):
-            out.extend(m if isinstance(m, list) else [m])
-        return out
-
-    def session_event(self, serial, event):
-        for m in self.on(f"pens/{serial}/session"):
-            if isinstance(m, dict) and m.get("event") == event:
-                return m
-        return None
-
-    def close(self):
-        self.client.loop_stop()
-        self.client.disconnect()
+def session_event(broker, serial, event):
+    for m in broker.on(f"pens/{serial}/session"):
+        if isinstance(m, dict) and m.get("event") == event:
+            return m
+    return None
 
 
 def needlectl(args, what, limit=60):
@@ -184,10 +148,10 @@ def file_has(path, regex):
 
 
 def check_session(broker, serial, args):
-    started = broker.session_event(serial, "started")
-    ended = broker.session_event(serial, "ended")
+    started = session_event(broker, serial, "started")
+    ended = session_event(broker, serial, "ended")
     session = started["session"]
-    records = [r for r in broker.records(serial) if r.get("session") == session]
+    records = [r for r in telemetry(broker, serial) if r.get("session") == session]
     events = {e["seq"] for e in broker.on(f"pens/{serial}/event") if e.get("session") == session}
     expected = set(range(started["seq"] + 1, ended["seq"])) - events
     seqs = [r["seq"] for r in records]
@@ -218,7 +182,11 @@ def check_session(broker, serial, args):
 
 
 def run(args):
-    broker = Broker(args.mqtt_port, args.hub)
+    base = f"needlegate/{args.hub}"
+    broker = MqttClient(args.mqtt_port, topics=[base + "/#"], base=base, client_id="rbz-check", connect=False)
+    if broker.connect(timeout=20) != 0:
+        raise StepFailed("the broker refused the subscriber")
+    log("subscribed on the broker: ok")
     try:
         scan = json.loads(needlectl(args, ["scan", "--time", "120", "--wait", "5", "--json"]))
         pens = [p for p in scan if str(p.get("name", "")).startswith("NeedlePen-")]
@@ -242,20 +210,20 @@ def run(args):
         # The pen ends the session when told, after the gap is refilled: the link may be down for
         # 15 s under emulation, longer than a fixed-length session would last.
         pen_command(args, "session 100000 cheeks")
-        wait_for("the session started on the broker", lambda: broker.session_event(serial, "started"), 20)
+        wait_for("the session started on the broker", lambda: session_event(broker, serial, "started"), 20)
         wait_for(f"{args.cut_after} records on the broker",
-                 lambda: len(broker.records(serial)) >= args.cut_after, 60)
+                 lambda: len(telemetry(broker, serial)) >= args.cut_after, 60)
         pen_command(args, "drop-link")
         wait_for("the gateway sees the link drop",
                  lambda: file_has(args.gateway_log, rf"pen {serial} disconnected"), 30)
         wait_for("the gateway reconnects",
                  lambda: len(re.findall(rf"pen {serial} connected \(", open(args.gateway_log).read())) >= 2, 60)
         wait_for("replayed records on the broker",
-                 lambda: any(r["replayed"] for r in broker.records(serial)), 60)
+                 lambda: any(r["replayed"] for r in telemetry(broker, serial)), 60)
         wait_for(f"{args.records} records on the broker",
-                 lambda: len({r["seq"] for r in broker.records(serial)}) >= args.records, 60)
+                 lambda: len({r["seq"] for r in telemetry(broker, serial)}) >= args.records, 60)
         pen_command(args, "stop")
-        wait_for("the session summary on the broker", lambda: broker.session_event(serial, "ended"), 60)
+        wait_for("the session summary on the broker", lambda: session_event(broker, serial, "ended"), 60)
         # The broker may still deliver the last records after the summary: at most a moment.
         time.sleep(1.0)
         check_session(broker, serial, args)

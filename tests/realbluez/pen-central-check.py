@@ -19,6 +19,9 @@ import dbus.mainloop.glib
 import dbus.service
 from gi.repository import GLib
 
+sys.path.insert(0, os.environ["NEEDLE_HARNESS_DIR"])
+from needleharness.profile import decode_records  # noqa: E402
+
 BLUEZ = "org.bluez"
 OM_IFACE = "org.freedesktop.DBus.ObjectManager"
 PROP_IFACE = "org.freedesktop.DBus.Properties"
@@ -40,33 +43,12 @@ class StepFailed(Exception):
     pass
 
 
-def crc16_mcrf4xx(data):
-    crc = 0xFFFF
-    for byte in data:
-        crc ^= byte
-        for _ in range(8):
-            crc = (crc >> 1) ^ 0x8408 if crc & 1 else crc >> 1
-    return crc
-
-
 def split_records(value):
-    """The profile's record framing: size byte first; a bad record ends the notification."""
-    out, pos = [], 0
-    while pos < len(value):
-        size = value[pos]
-        rec = value[pos:pos + size]
-        if size < 16 or len(rec) != size:
-            raise StepFailed(f"malformed telemetry notification {value.hex()}")
-        flags = rec[1]
-        want = 16 + (1 if flags & 1 else 0) + (2 if flags & 2 else 0) + (2 if flags & 0x20 else 0)
-        if want != size:
-            raise StepFailed(f"record size {size} disagrees with flags {flags:#x}: {rec.hex()}")
-        if flags & 0x20 and crc16_mcrf4xx(rec[:-2]) != struct.unpack("<H", rec[-2:])[0]:
-            raise StepFailed(f"bad E2E-CRC in {rec.hex()}")
-        seq, session = struct.unpack("<IH", rec[2:8])
-        out.append((seq, session, bool(flags & 0x04)))
-        pos += size
-    return out
+    """The profile's record framing (needleharness.profile): a bad record ends the notification."""
+    try:
+        return [(r["seq"], r["session"], r["replayed"]) for r in decode_records(value)]
+    except ValueError as e:
+        raise StepFailed(f"malformed telemetry notification {value.hex()}: {e}")
 
 
 class KeyboardAgent(dbus.service.Object):

@@ -57,12 +57,14 @@ pids+=($!)
 wait_line 60 "$res/needlegated.log" "pairing agent registered" "${pids[0]}" || exit 1
 echo "scenario-gateway: needlegated up on hci0"
 
-"$build/tests/pensim/needle-pensim" --peripheral --adapter hci1 --control "$fifo" \
+"$build/pensim/needle-pensim" --peripheral --adapter hci1 --control "$fifo" \
 	--passkey-file /run/pen-passkey >"$res/pen.log" 2>&1 &
 pids+=($!)
 wait_line 60 "$res/pen.log" "^ready" "${pids[1]}" || exit 1
 echo "scenario-gateway: pen registered on hci1"
 
+# The checks import the tests' harness (tests/harness), as every Python test does.
+export NEEDLE_HARNESS_DIR="$here/../harness" PYTHONDONTWRITEBYTECODE=1
 python3 "$here/gateway-check.py" --needlectl "$build/gateway/ctl/needlectl" --pen-control "$fifo" \
 	--pen-log "$res/pen.log" --gateway-log "$res/needlegated.log" --passkey-file /run/pen-passkey \
 	--mqtt-port "$RBZ_MQTT_PORT" --hub rbz --records 300 --cut-after 100

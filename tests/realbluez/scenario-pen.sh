@@ -9,7 +9,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 res=${RBZ_RESULTS:?run this through run-guest.sh}
 fifo=/run/pen-control
 
-"$RBZ_BUILDDIR/tests/pensim/needle-pensim" --peripheral --adapter hci1 --control "$fifo" \
+"$RBZ_BUILDDIR/pensim/needle-pensim" --peripheral --adapter hci1 --control "$fifo" \
 	--passkey-file /run/pen-passkey >"$res/pen.log" 2>&1 &
 pen=$!
 trap 'kill $pen 2>/dev/null; wait $pen 2>/dev/null' EXIT
@@ -27,6 +27,8 @@ if ! grep -q ^ready "$res/pen.log"; then
 fi
 echo "scenario-pen: pen registered on hci1"
 
+# The checks import the tests' harness (tests/harness), as every Python test does.
+export NEEDLE_HARNESS_DIR="$here/../harness" PYTHONDONTWRITEBYTECODE=1
 python3 "$here/pen-central-check.py" --adapter hci0 --pen-control "$fifo" --passkey-file /run/pen-passkey \
 	--records 300 --cut-after 100
 status=$?

@@ -1,0 +1,82 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""What every part of the harness uses: its error, program paths, free ports, waiting, test output."""
+
+import os
+import shutil
+import socket
+import sys
+import time
+
+try:
+    from gi.repository import GLib
+except ImportError:  # the realbluez guest checks use only the MQTT parts
+    GLib = None
+
+
+class HarnessError(AssertionError):
+    """A part of the fixture did not start or did not behave in time: the test fails."""
+
+
+# Debian keeps mosquitto in /usr/sbin, which a user's PATH may lack.
+SBIN_DIRS = ("/usr/sbin", "/sbin")
+
+
+def program(env_name, default_name):
+    """Path of a program from the environment meson test sets, else PATH (and /usr/sbin)."""
+    path = os.environ.get(env_name) or shutil.which(default_name) or shutil.which(
+        default_name, path=os.pathsep.join(SBIN_DIRS))
+    if not path:
+        raise HarnessError(f"{env_name} is not set and {default_name} is not on PATH")
+    return path
+
+
+def free_port():
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _dispatch():
+    """Runs what is pending on the GLib main context (D-Bus signals, async replies)."""
+    if GLib is None:
+        return False
+    ctx = GLib.MainContext.default()
+    while ctx.pending():
+        ctx.iteration(False)
+    return True
+
+
+def wait_until(predicate, timeout=10.0, what="condition", interval=0.02):
+    """Polls predicate() (running the GLib main context) until it returns something true, which
+    it returns; HarnessError after timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        _dispatch()
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise HarnessError(f"timed out after {timeout:.1f} s waiting for {what}")
+        time.sleep(interval)
+
+
+def pump(seconds):
+    """Lets signals arrive for a while."""
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        _dispatch()
+        time.sleep(0.01)
+
+
+def log(msg):
+    """A line of test output, prefixed with the script's name."""
+    name = os.path.splitext(os.path.basename(sys.argv[0]))[0]
+    print(f"{name}: {msg}", flush=True)
+
+
+def check(cond, what):
+    """Fails the test with @what unless @cond; logs "ok: @what" otherwise."""
+    if not cond:
+        raise AssertionError(what)
+    log("ok: " + what)

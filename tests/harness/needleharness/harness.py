@@ -1,0 +1,267 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""Harness: one test's private world, a context manager.
+
+A private D-Bus system bus, needle-pensim serving org.bluez on it, Mosquitto on a free loopback
+port, needlegated with a configuration of its own, an MQTT subscriber: each on request, started
+in that order and stopped in the reverse one, even when the test fails (every child runs in its
+own process group: SIGTERM, a bounded wait, SIGKILL). A test fails when a checked program (the
+simulator, the daemon) does not exit 0 on SIGTERM or prints a sanitizer report.
+"""
+
+import os
+import shutil
+import signal
+import sys
+import tempfile
+
+from gi.repository import GLib
+
+from . import daemon, mqtt
+from .bus import BLUEZ, OPEN_POLICY, BusClient, bus_config, connect
+from .core import HarnessError, free_port, program, pump, wait_until
+from .daemon import GatewayClient
+from .pensim import PENSIM_MANAGER_IFACE, PENSIM_PATH, Pen
+from .process import Process, wait_listening
+from .sanitizers import reports
+
+
+class Harness(BusClient, GatewayClient):
+    """pens, unpaired, pensim_args, scenario (a file) or scenario_text: needle-pensim's pens;
+    pensim=False leaves it to start_pensim(). mosquitto: a broker; persistent_broker keeps its
+    sessions across a restart. daemon: needlegated with daemon.config() plus daemon_config, run
+    with daemon_args; subscribe: self.sub, an MqttClient on needlegate/HUB/# with a session kept
+    on the broker, made before the daemon starts. bus_policy: the bus's policy (bus.py)."""
+
+    def __init__(self, pens=1, unpaired=0, pensim_args=(), scenario=None, scenario_text=None, pensim=True,
+                 mosquitto=False, persistent_broker=False, daemon=False, hub="harness", daemon_config=None,
+                 daemon_args=("-v",), subscribe=False, bus_policy=OPEN_POLICY, bus_includes=(), keep_dir=False):
+        self.n_pens = pens
+        self.unpaired = unpaired
+        self.pensim_args = list(pensim_args)
+        self.scenario = scenario
+        self.scenario_text = scenario_text
+        self.want_pensim = pensim
+        self.want_daemon = daemon
+        self.want_sub = subscribe
+        self.want_mosquitto = mosquitto or daemon or subscribe
+        self.persistent_broker = persistent_broker
+        self.hub = hub
+        self.base = "needlegate/" + hub
+        self.daemon_config = daemon_config or {}
+        self.daemon_args = list(daemon_args)
+        self.bus_policy = bus_policy
+        self.bus_includes = list(bus_includes)
+        self.keep_dir = keep_dir or bool(os.environ.get("NEEDLE_KEEP_TMP"))
+        self.dir = None
+        self.processes = []   # running, in start order
+        self.spawned = []     # every one ever started, for the logs
+        self.problems = []    # of checked processes stopped before the end
+        self.bus = self.bus_address = self.conn = None
+        self.pensim = self.mosquitto = self.daemon = self.sub = None
+        self.mqtt_port = None
+        self.state_dir = self.config_path = None
+
+    # ---- lifetime -------------------------------------------------------------
+
+    def __enter__(self):
+        self.dir = tempfile.mkdtemp(prefix="needle-harness-")
+        try:
+            self.start_bus()
+            if self.want_mosquitto:
+                self.start_mosquitto()
+            if self.scenario_text is not None:
+                self.scenario = self.write("pensim.scenario", self.scenario_text)
+            if self.want_pensim:
+                self.start_pensim()
+            if self.want_sub:
+                self.sub = self.mqtt_client(topics=[self.base + "/#"], clean_session=False)
+            if self.want_daemon:
+                self.start_daemon()
+        except BaseException:
+            self.dump_logs()
+            self.close()
+            raise
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is not None:
+            self.dump_logs()
+        problems = self.close()
+        if exc_type is None and problems:
+            raise HarnessError("\n".join(problems))
+        return False
+
+    def close(self):
+        """Stops everything; returns the problems of checked processes (see spawn)."""
+        problems, self.problems = self.problems, []
+        if self.sub is not None:
+            self.sub.close()
+            self.sub = None
+        if self.conn is not None:
+            self.unsubscribe_all()
+            try:
+                self.conn.close_sync(None)
+            except GLib.Error:
+                pass
+            self.conn = None
+        for proc in reversed(self.processes):
+            code = proc.stop()
+            if proc.check_exit and proc.problems(code):
+                problems.append(proc.problems(code))
+        self.processes = []
+        if problems:
+            self.dump_logs(self.spawned)
+        if self.dir and not self.keep_dir:
+            shutil.rmtree(self.dir, ignore_errors=True)
+        return problems
+
+    def dump_logs(self, procs=None):
+        for proc in procs or self.processes:
+            print(f"---- {proc.name} ({' '.join(proc.argv)}) ----", file=sys.stderr)
+            print(proc.output()[-8000:], file=sys.stderr)
+        sys.stderr.flush()
+
+    def env(self, **extra):
+        """Environment for a client of the private bus (DBUS_SYSTEM_BUS_ADDRESS set)."""
+        env = dict(os.environ)
+        env["DBUS_SYSTEM_BUS_ADDRESS"] = self.bus_address
+        env.pop("DBUS_SESSION_BUS_ADDRESS", None)
+        env.update({k: str(v) for k, v in extra.items()})
+        return env
+
+    def write(self, name, text):
+        """A file in the harness's folder; returns its path."""
+        path = os.path.join(self.dir, name)
+        with open(path, "w") as f:
+            f.write(text)
+        return path
+
+    def spawn(self, argv, name=None, env=None, check_exit=False):
+        """Starts a child that the harness stops at the end. With check_exit, the test fails
+        if it does not exit 0 on SIGTERM or if its output shows a sanitizer report."""
+        name = name or os.path.basename(argv[0])
+        log = os.path.join(self.dir, f"{name}-{len(self.spawned)}.log")
+        proc = Process(argv, env or self.env(), log, name, check_exit)
+        self.processes.append(proc)
+        self.spawned.append(proc)
+        return proc
+
+    def stop(self, proc, sig=signal.SIGTERM, timeout=10.0):
+        """Stops one child before the end; returns its exit code (a negative signal number if it died
+        of one). HarnessError if it had to be killed; a checked one's sanitizer reports fail the
+        test at the end."""
+        if proc is None or proc not in self.processes:
+            return None
+        code = proc.stop(sig, timeout)
+        self.processes.remove(proc)
+        if proc.check_exit and reports(proc.output()):
+            self.problems.append(proc.problems(code))
+        if proc.hung:
+            raise HarnessError(f"{proc.name} did not stop within {timeout:.0f} s of signal {sig}")
+        return code
+
+    def log_text(self, name):
+        """The output of every child called @name so far, in start order."""
+        return "".join(p.output() for p in self.spawned if p.name == name)
+
+    # ---- parts ------------------------------------------------------------------
+
+    def start_bus(self):
+        conf = self.write("bus.conf", bus_config("unix:dir=" + self.dir, self.bus_policy, self.bus_includes))
+        self.bus = self.spawn([program("DBUS_DAEMON", "dbus-daemon"), "--config-file=" + conf, "--nofork",
+                               "--print-address=1"], name="dbus-daemon", env=dict(os.environ))
+        m = self.bus.wait_output(r"(unix:[^\s]+)\n", timeout=10)
+        self.bus_address = m.group(1)
+        self.conn = connect(self.bus_address)
+
+    def start_pensim(self, extra_args=()):
+        argv = [program("NEEDLE_PENSIM", "needle-pensim"), "--bus", self.bus_address,
+                "--pens", str(self.n_pens), "--unpaired", str(self.unpaired), "--verbose"]
+        if self.scenario:
+            argv += ["--scenario", self.scenario]
+        argv += self.pensim_args + list(extra_args)
+        self.pensim = self.spawn(argv, name="needle-pensim", check_exit=True)
+        self.pensim.wait_output(r"needle-pensim: ready", timeout=15)
+        wait_until(lambda: self.name_has_owner(BLUEZ), 10, "org.bluez on the bus")
+        return self.pensim
+
+    def stop_pensim(self):
+        """Stops needle-pensim (bluetoothd going away); returns its exit code, HarnessError unless
+        it ended well."""
+        if self.pensim is None:
+            return None
+        proc, self.pensim = self.pensim, None
+        code = self.stop(proc)
+        problems = proc.problems(code)
+        if problems:
+            raise HarnessError(problems)
+        return code
+
+    def start_mosquitto(self):
+        """Mosquitto on a free loopback port (the same one again after a stop)."""
+        self.mqtt_port = self.mqtt_port or free_port()
+        text = f"listener {self.mqtt_port} 127.0.0.1\nallow_anonymous true\nlog_dest stderr\n"
+        if self.persistent_broker:
+            store = os.path.join(self.dir, "mosquitto")
+            os.makedirs(store, exist_ok=True)
+            # run as root, mosquitto drops to its own user: let it write its persistence file
+            os.chmod(self.dir, 0o755)
+            os.chmod(store, 0o777)
+            text += f"persistence true\npersistence_location {store}/\n"
+        else:
+            text += "persistence false\n"
+        conf = self.write("mosquitto.conf", text)
+        self.mosquitto = self.spawn([program("MOSQUITTO", "mosquitto"), "-c", conf], name="mosquitto",
+                                    env=dict(os.environ))
+        wait_listening(self.mosquitto, self.mqtt_port)
+        return self.mosquitto
+
+    def stop_mosquitto(self):
+        proc, self.mosquitto = self.mosquitto, None
+        return self.stop(proc)
+
+    def mqtt_client(self, **kwargs):
+        """An MqttClient on the harness's broker with base needlegate/HUB (see mqtt.py)."""
+        kwargs.setdefault("base", self.base)
+        return mqtt.MqttClient(self.mqtt_port, **kwargs)
+
+    def start_daemon(self, extra_args=(), env=None):
+        """needlegated with its configuration (written on the first start); does not wait."""
+        if self.config_path is None:
+            self.state_dir = os.path.join(self.dir, "state")
+            self.config_path = os.path.join(self.dir, "needlegated.conf")
+            daemon.write_config(self.config_path, daemon.config(self.hub, self.state_dir, self.mqtt_port,
+                                                                self.daemon_config))
+        self.daemon = self.spawn([program("NEEDLEGATED", "needlegated"), "--config", self.config_path]
+                                 + self.daemon_args + list(extra_args), name="needlegated", env=env,
+                                 check_exit=True)
+        return self.daemon
+
+    def stop_daemon(self, sig=signal.SIGTERM):
+        proc, self.daemon = self.daemon, None
+        return self.stop(proc, sig)
+
+    # ---- pens ----------------------------------------------------------------------
+
+    def pens(self):
+        reply = self.call(PENSIM_PATH, PENSIM_MANAGER_IFACE, "ListPens")[0]
+        return [Pen(self, serial, ctl, dev) for serial, ctl, dev in reply]
+
+    def pen(self, serial_or_index=0):
+        pens = self.pens()
+        if isinstance(serial_or_index, int):
+            return pens[serial_or_index]
+        for p in pens:
+            if p.serial == serial_or_index:
+                return p
+        raise HarnessError(f"no pen {serial_or_index}")
+
+    def bonded_and_unbonded(self):
+        """(sorted serials of the bonded pens, of the others)."""
+        bonded, unbonded = [], []
+        for p in self.pens():
+            (bonded if p.prop("Paired") else unbonded).append(p.serial)
+        return sorted(bonded), sorted(unbonded)
+
+    wait_until = staticmethod(wait_until)
+    pump = staticmethod(pump)
