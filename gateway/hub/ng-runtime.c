@@ -520,6 +520,14 @@ ng_runtime_event(NgRuntime *rt, const NpSessionEvent *ev)
 {
 	gint64 t_ms = 0;
 
+	/* A new session while ours is open (the pen restarted, or its end event is in a gap that
+	 * cannot be filled): ours ended unseen, and gets its "ended" before the new "started". */
+	if (ev->type == NP_EVENT_SESSION_STARTED && ng_session_is_active(rt->session) &&
+	    (gint64)ev->seq > ng_session_get_high_seq(rt->session)) {
+		g_message("pen %s: session %u started while session %u was open; its end event was lost",
+			  rt->serial, ev->session_id, ng_session_get_current_id(rt->session));
+		end_session_unseen(rt, "unknown");
+	}
 	if (ng_session_accept_event(rt->session, ev, now_ms(), &t_ms) == NG_SEQ_DUPLICATE) {
 		counters(rt)->duplicates++;
 		return;

@@ -54,7 +54,9 @@ def pair_on_terminal(h, typed=lambda shown: shown):
 
 def mqtt_client(h):
     """An MQTT 5 client that sends requests and collects everything under the base topic and replies/."""
-    return h.mqtt_client(topics=[BASE + "/#", "replies/#"], version=5, client_id="api-test-%d" % os.getpid())
+    m = h.mqtt_client(topics=[BASE + "/#", "replies/#"], version=5, client_id="api-test-%d" % os.getpid())
+    m.wait_online()
+    return m
 
 
 def on(predicate):

@@ -194,6 +194,12 @@ class MqttClient:
             raise HarnessError(f"timed out after {timeout} s waiting for {what}; got {len(self.messages())} messages")
         return m
 
+    def wait_online(self, timeout=DEADLINE_S):
+        """Until the hub says bridge/state online: it subscribes to its requests before it
+        publishes that, so a request sent after this is heard (what a dashboard should do too)."""
+        self.wait(lambda m: m.topic == self.full("bridge/state") and m.data == {"state": "online"},
+                  "bridge/state online", timeout)
+
     def response(self, command, transaction, timeout=30):
         """The answer (parsed) on bridge/response/@command that echoes @transaction."""
         topic = self.full("bridge/response/" + command)
