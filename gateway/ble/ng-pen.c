@@ -95,7 +95,6 @@ struct _NgPen {
 	NpPenStatus status;
 	gboolean have_status;
 	int battery;
-	guint8 area;
 	gboolean clock_set;
 
 	gboolean acquired;
@@ -415,8 +414,6 @@ handle_telemetry(NgPen *pen, const guint8 *data, gsize len)
 	while ((st = np_telemetry_reader_next(&reader, &recs[n])) == NP_OK) {
 		const NpTelemetryRecord *rec = &recs[n];
 
-		if ((rec->flags & NP_TELEMETRY_FLAG_AREA) && !(rec->flags & NP_TELEMETRY_FLAG_REPLAYED))
-			pen->area = rec->area;
 		replayed |= (rec->flags & NP_TELEMETRY_FLAG_REPLAYED) != 0;
 		if (++n == RECORDS_PER_CALL) {
 			NOTIFY(pen, records, recs, n, pen->env->listener_data);
@@ -498,7 +495,6 @@ update_from_event(NgPen *pen, const NpSessionEvent *ev)
 {
 	switch (ev->type) {
 	case NP_EVENT_SESSION_STARTED:
-		pen->area = ev->u.started.area;
 		pen->status.state = NP_PEN_STATE_SESSION_ACTIVE;
 		pen->status.session_id = ev->session_id;
 		pen->status.cartridge_id = ev->u.started.cartridge.cartridge_id;
@@ -510,9 +506,6 @@ update_from_event(NgPen *pen, const NpSessionEvent *ev)
 		pen->status.session_id = 0;
 		g_info("pen %s: session %u ended (%s)", pen_label(pen), ev->session_id,
 		       np_end_reason_to_string(ev->u.ended.reason));
-		break;
-	case NP_EVENT_AREA_CHANGED:
-		pen->area = ev->u.area_changed.area;
 		break;
 	case NP_EVENT_CARTRIDGE_INSERTED:
 		pen->status.cartridge_id = ev->u.cartridge_inserted.cartridge_id;
@@ -1317,11 +1310,6 @@ ng_pen_get_status(NgPen *pen, NpPenStatus *status)
 	return pen->have_status;
 }
 
-guint8
-ng_pen_get_area(NgPen *pen)
-{
-	return pen->area;
-}
 
 void
 ng_pen_set_user_data(NgPen *pen, gpointer data)

@@ -114,8 +114,6 @@ int ng_pen_get_rssi(NgPen *pen);
 /* FALSE if the pen's features or status were never read. */
 gboolean ng_pen_get_features(NgPen *pen, NpPenFeatures *features);
 gboolean ng_pen_get_status(NgPen *pen, NpPenStatus *status);
-/* The area the pen works on now (last record or event), 0 if unknown. */
-guint8 ng_pen_get_area(NgPen *pen);
 /* The owner's data (the hub's runtime of this pen). */
 void ng_pen_set_user_data(NgPen *pen, gpointer data);
 gpointer ng_pen_get_user_data(NgPen *pen);

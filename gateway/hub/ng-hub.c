@@ -110,7 +110,6 @@ fill_pen_snapshot(NgHub *hub, NgPen *pen, NgPenSnapshot *snap)
 	snap->battery = ng_pen_get_battery(pen);
 	snap->rssi = ng_pen_get_rssi(pen);
 	snap->have_status = ng_pen_get_status(pen, &snap->status);
-	snap->area = ng_pen_get_area(pen);
 	snap->telemetry_path =
 	    snap->connected ? (ng_pen_uses_acquire_notify(pen) ? "acquire_notify" : "start_notify") : NULL;
 	snap->last_seen_ms = seen != NULL ? *seen : 0;
@@ -133,27 +132,11 @@ pen_changed(NgHub *hub, NgPen *pen)
 	notify_pen(hub, ng_pen_get_address(pen), FALSE);
 }
 
-static NgPen *
-pen_of_runtime(NgHub *hub, NgRuntime *rt)
-{
-	GHashTableIter iter;
-	NgPen *pen;
-
-	if (hub->bluez == NULL)
-		return NULL;
-	g_hash_table_iter_init(&iter, ng_bluez_get_pens(hub->bluez));
-	while (g_hash_table_iter_next(&iter, NULL, (gpointer *)&pen)) {
-		if (ng_pen_get_user_data(pen) == rt)
-			return pen;
-	}
-	return NULL;
-}
-
 static void
 runtime_changed_cb(NgRuntime *rt, gpointer user_data)
 {
 	NgHub *hub = user_data;
-	NgPen *pen = pen_of_runtime(hub, rt);
+	NgPen *pen = ng_runtime_get_user_data(rt);
 
 	if (pen != NULL)
 		pen_changed(hub, pen);
@@ -217,6 +200,7 @@ pen_identified(NgPen *pen, gpointer user_data, GError **error)
 		g_hash_table_insert(hub->runtimes, g_strdup(serial), rt);
 	}
 	ng_pen_set_user_data(pen, rt);
+	ng_runtime_set_user_data(rt, pen);
 	ng_pen_get_features(pen, &features);
 	ng_runtime_identified(rt, &features);
 	return TRUE;
@@ -334,6 +318,8 @@ bluez_pen_removed(NgBluez *bluez, NgPen *pen, const char *why, gpointer user_dat
 	if (ng_pen_get_serial(pen) != NULL)
 		ng_publisher_bridge_event(hub->publisher, "removed", ng_pen_get_serial(pen),
 					  ng_pen_get_address(pen), why);
+	if (ng_pen_get_user_data(pen) != NULL)
+		ng_runtime_set_user_data(ng_pen_get_user_data(pen), NULL);
 	ng_pen_set_user_data(pen, NULL);
 	schedule_devices(hub);
 	notify_pen(hub, ng_pen_get_address(pen), TRUE);
@@ -977,26 +963,39 @@ ng_hub_list_sessions_json(NgHub *hub, const char *name, gint64 since_ms, GError 
 
 /* ---- pairing: listing and cancelling ---------------------------------------------------------------- */
 
+static void
+listed_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	g_autoptr(GTask) task = user_data;
+	GError *error = NULL;
+	GVariant *pens = ng_pairing_list_discovered_finish(NULL, res, &error);
+
+	if (pens == NULL)
+		g_task_return_error(task, error);
+	else
+		g_task_return_pointer(task, pens, (GDestroyNotify)g_variant_unref);
+}
+
 void
 ng_hub_list_discovered_async(NgHub *hub, GAsyncReadyCallback callback, gpointer user_data)
 {
-	g_autoptr(GError) error = NULL;
+	GTask *task = g_task_new(NULL, NULL, callback, user_data);
+	GError *error = NULL;
 
+	g_task_set_source_tag(task, ng_hub_list_discovered_async);
 	if (!has_bluetooth(hub, &error)) {
-		g_autoptr(GTask) task = g_task_new(NULL, NULL, callback, user_data);
-		g_task_return_error(task, g_steal_pointer(&error));
+		g_task_return_error(task, error);
+		g_object_unref(task);
 		return;
 	}
-	ng_pairing_list_discovered_async(hub->pairing, callback, user_data);
+	ng_pairing_list_discovered_async(hub->pairing, listed_cb, task);
 }
 
 GVariant *
 ng_hub_list_discovered_finish(NgHub *hub, GAsyncResult *result, GError **error)
 {
-	if (G_IS_TASK(result) && g_task_get_source_tag(G_TASK(result)) == NULL &&
-	    g_task_had_error(G_TASK(result)))
-		return g_task_propagate_pointer(G_TASK(result), error);
-	return ng_pairing_list_discovered_finish(NULL, result, error);
+	g_return_val_if_fail(g_task_is_valid(result, NULL), NULL);
+	return g_task_propagate_pointer(G_TASK(result), error);
 }
 
 gboolean

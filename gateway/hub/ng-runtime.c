@@ -28,6 +28,7 @@ struct _NgRuntime {
 	guint replay_id;
 	GCancellable *cancellable; /* this link's requests */
 	GArray *open_alerts;	   /* NgAlert: raised, not cleared */
+	gpointer user_data;
 };
 
 typedef void (*RequestDoneFunc)(NgRuntime *rt, gboolean ok, const NpControlResponse *resp);
@@ -105,6 +106,18 @@ const NgPenTopics *
 ng_runtime_get_topics(NgRuntime *rt)
 {
 	return &rt->topics;
+}
+
+void
+ng_runtime_set_user_data(NgRuntime *rt, gpointer user_data)
+{
+	rt->user_data = user_data;
+}
+
+gpointer
+ng_runtime_get_user_data(NgRuntime *rt)
+{
+	return rt->user_data;
 }
 
 /* ---- requests to the pen ------------------------------------------------------------------------ */

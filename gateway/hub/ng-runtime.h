@@ -51,6 +51,9 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(NgRuntime, ng_runtime_free)
 
 const char *ng_runtime_get_serial(NgRuntime *rt);
 const NgPenTopics *ng_runtime_get_topics(NgRuntime *rt);
+/* What serves the runtime now (the hub's NgPen), or NULL: the runtime never looks at it. */
+void ng_runtime_set_user_data(NgRuntime *rt, gpointer user_data);
+gpointer ng_runtime_get_user_data(NgRuntime *rt);
 
 /* A connection identified the pen (every connection, before its first record). */
 void ng_runtime_identified(NgRuntime *rt, const NpPenFeatures *features);
