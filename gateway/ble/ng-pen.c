@@ -1310,7 +1310,6 @@ ng_pen_get_status(NgPen *pen, NpPenStatus *status)
 	return pen->have_status;
 }
 
-
 void
 ng_pen_set_user_data(NgPen *pen, gpointer data)
 {
