@@ -1,12 +1,12 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* A session's summary: per-area figures, compliance, aftercare and the course, for the "ended" message. */
+/* A session's summary: per-area figures and alert counts (mqtt/ng-summary-json.c writes it). */
 
 #pragma once
 
 #include <glib.h>
 
+#include "ng-alert.h"
 #include "ng-plan.h"
-#include "ng-rules.h"
 #include "np.h"
 
 G_BEGIN_DECLS
@@ -23,6 +23,7 @@ typedef struct {
 } NgSummaryArea;
 
 /* Fed by the rule engine (ng_rules_get_summary ()); the fields are read-only for others. */
+typedef struct _NgSummary NgSummary;
 struct _NgSummary {
 	NgPlan *plan; /* NULL: none */
 	guint16 session_id;
@@ -60,28 +61,5 @@ ng_summary_add_record(NgSummary *summary, guint area, const NpTelemetryRecord *r
 
 /* Counts a raised or single-event alert (cleared ones are not counted again). */
 void ng_summary_add_alert(NgSummary *summary, const NgAlert *alert);
-
-/*
- * Appends the fields the session "ended" payload adds, comma-separated with
- * no braces around them, so that the caller can put them in its own object:
- *   "duration_s":2400.000,"reason":"stopped",
- *   "summary":{"records":…,"areas":{"forehead":{"time_s","records","active_records",
- *              "max_depth_mm","mean_depth_mm","mean_speed_hz","within_plan"}},
- *              "compliance":{"depth_above_max":{"ok":true,"alerts":0},…}},
- *   "alerts":{"critical":0,"warning":1,"info":0},
- *   "aftercare":[{"rule":"sun_protection","until":ISO,"hours":168,"advice":"…"},…],
- *   "course":{"session_number":2,"sessions_total":4,"min_interval_days":28}|null,
- *   "next_session_earliest":ISO|null
- * Aftercare runs from @end_ms: BRIEF.md's defaults, changed by the plan's
- * "aftercare". next_session_earliest is end + min_interval_days, null after
- * the course's last session or with no plan.
- */
-void ng_summary_append_ended_fields(NgSummary *summary, GString *out, gint64 end_ms, guint32 duration_ms,
-				    const char *reason);
-/* The same fields inside braces: a JSON object, for the journal. */
-char *ng_summary_to_json(NgSummary *summary, gint64 end_ms, guint32 duration_ms, const char *reason);
-
-/* Just the aftercare list, for @plan (NULL: the defaults), from @end_ms. */
-void ng_summary_append_aftercare(GString *out, const NgPlan *plan, gint64 end_ms);
 
 G_END_DECLS

@@ -6,7 +6,7 @@
 #include "ng-check.h"
 
 #include "ng-publisher.h"
-#include "ng-summary.h"
+#include "ng-summary-json.h"
 
 /* Records that came before their session's start event (the socket outruns D-Bus): at most this many
  * wait for it, a second or so at the fastest rate. */
@@ -293,7 +293,7 @@ session_finished(NgCheck *check, guint32 seq, gint64 t_ms, guint32 duration_ms, 
 	alerts = ng_rules_get_alerts(check->rules, &n_alerts);
 	summary = ng_rules_get_summary(check->rules);
 	g_string_truncate(check->ended, 0);
-	ng_summary_append_ended_fields(summary, check->ended, t_ms, duration_ms, reason);
+	ng_summary_json_append_ended_fields(summary, check->ended, t_ms, duration_ms, reason);
 	g_free(check->ended_plan_id);
 	check->ended_plan_id = check->plan != NULL ? g_strdup(check->plan->plan_id) : NULL;
 	check->in_session = FALSE;
@@ -306,7 +306,8 @@ session_finished(NgCheck *check, guint32 seq, gint64 t_ms, guint32 duration_ms, 
 		    .plan_id = check->plan != NULL ? check->plan->plan_id : NULL,
 		    .patient_ref = check->plan != NULL ? check->plan->patient_ref : NULL,
 		    .reason = (char *)reason,
-		    .summary_json = summary_json = ng_summary_to_json(summary, t_ms, duration_ms, reason),
+		    .summary_json = summary_json =
+			ng_summary_json_to_string(summary, t_ms, duration_ms, reason),
 		    .alerts_json = alerts_json = ng_publisher_alerts_to_json(alerts, n_alerts),
 		};
 		if (!ng_journal_add(check->hub->journal, &entry, NULL, &error))

@@ -80,7 +80,7 @@ void ng_check_session_lost(NgCheck *check, gint64 t_ms, gint64 session_start_ms,
  * (TRUE); FALSE: no session, the caller reports the gap itself. */
 gboolean ng_check_gap(NgCheck *check, guint32 first, guint32 last, gint64 t_ms);
 
-/* The fields the last "ended" message adds (ng_summary_append_ended_fields ()), and its plan id;
+/* The fields the last "ended" message adds (ng_summary_json_append_ended_fields ()), and its plan id;
  * NULL before any session ended. Valid until the next session ends. */
 const char *ng_check_get_ended_fields(NgCheck *check);
 const char *ng_check_get_session_plan_id(NgCheck *check);

@@ -17,7 +17,8 @@ struct _NgRuntime {
 	NgPenTopics topics;
 	char *last_state; /* the last pens/<id>/state sent, without its time */
 	NgSession *session;
-	NgCheck *check; /* NULL without env.checks */
+	NgSessionStore *session_store; /* NULL without a store */
+	NgCheck *check;		       /* NULL without env.checks */
 	NpPenFeatures features;
 	NpPenStatus status;
 	gboolean have_status;
@@ -73,9 +74,12 @@ ng_runtime_new(const NgRuntimeEnv *env, const char *serial, GError **error)
 	rt->open_alerts = g_array_new(FALSE, FALSE, sizeof(NgAlert));
 	rt->cancellable = g_cancellable_new();
 	ng_pen_topics_init(&rt->topics, env->topics, serial);
-	rt->session = ng_session_new(env->store, serial, error);
-	if (rt->session == NULL)
-		return NULL;
+	rt->session = ng_session_new(serial);
+	if (env->store != NULL) {
+		rt->session_store = ng_session_store_new(env->store, rt->session, error);
+		if (rt->session_store == NULL)
+			return NULL;
+	}
 	rt->check = env->checks != NULL ? ng_checks_get(env->checks, serial) : NULL;
 	return g_steal_pointer(&rt);
 }
@@ -88,6 +92,7 @@ ng_runtime_free(NgRuntime *rt)
 	g_cancellable_cancel(rt->cancellable);
 	g_clear_object(&rt->cancellable);
 	g_clear_handle_id(&rt->replay_id, g_source_remove);
+	g_clear_pointer(&rt->session_store, ng_session_store_free);
 	g_clear_pointer(&rt->session, ng_session_free);
 	ng_pen_topics_clear(&rt->topics);
 	g_array_unref(rt->open_alerts);

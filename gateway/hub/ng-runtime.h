@@ -9,7 +9,7 @@
 #include "ng-check.h"
 #include "ng-config.h"
 #include "ng-publisher.h"
-#include "ng-session.h"
+#include "ng-session-store.h"
 #include "ng-snapshot.h"
 #include "ng-store.h"
 

@@ -80,7 +80,7 @@ typedef struct {
 	gboolean end_event_lost;  /* the pen's ended event never came */
 	guint8 area;		  /* where the pen was */
 	const char *plan_id;	  /* NULL: none */
-	const char *ended_fields; /* the summary's fields (ng_summary_append_ended_fields ()), or NULL */
+	const char *ended_fields; /* the summary's fields (ng_summary_json_append_ended_fields ()), or NULL */
 } NgSessionEnd;
 
 /* pens/<id>/session "started" (retained) and pens/<id>/event for every session event. */

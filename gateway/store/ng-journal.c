@@ -212,7 +212,7 @@ ng_journal_entry_to_json(GString *out, const NgJournalEntry *e)
 	ng_json_append_string(out, e->patient_ref);
 	g_string_append(out, ",\"reason\":");
 	ng_json_append_string(out, e->reason);
-	/* our own JSON, written by ng_summary_to_json () and the rule engine */
+	/* our own JSON, written by ng_summary_json_to_string () and the rule engine */
 	g_string_append_printf(out, ",\"summary\":%s,\"alerts\":%s}",
 			       e->summary_json != NULL ? e->summary_json : "null",
 			       e->alerts_json != NULL ? e->alerts_json : "[]");

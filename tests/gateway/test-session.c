@@ -5,7 +5,7 @@
 
 #include <glib/gstdio.h>
 
-#include "ng-session.h"
+#include "ng-session-store.h"
 #include "ng-store.h"
 
 #define NOW 1790000000000 /* some UTC ms */
@@ -37,7 +37,7 @@ feed(NgSession *s, guint32 seq, gboolean replayed)
 static void
 test_in_order_and_time(void)
 {
-	g_autoptr(NgSession) s = ng_session_new(NULL, "P1", NULL);
+	g_autoptr(NgSession) s = ng_session_new("P1");
 	NpSessionEvent ev = {
 	    .type = NP_EVENT_SESSION_STARTED, .seq = 99, .session_id = 7, .pen_clock_ms = NOW};
 	NpTelemetryRecord rec;
@@ -66,7 +66,7 @@ test_in_order_and_time(void)
 static void
 test_without_start_event(void)
 {
-	g_autoptr(NgSession) s = ng_session_new(NULL, "P1", NULL);
+	g_autoptr(NgSession) s = ng_session_new("P1");
 	NpTelemetryRecord rec = record(500, 3, 60000, FALSE);
 	gint64 t = 0;
 
@@ -83,7 +83,7 @@ test_without_start_event(void)
 static void
 test_start_event_late(void)
 {
-	g_autoptr(NgSession) s = ng_session_new(NULL, "P1", NULL);
+	g_autoptr(NgSession) s = ng_session_new("P1");
 	NpSessionEvent ev = {
 	    .type = NP_EVENT_SESSION_STARTED, .seq = 10, .session_id = 4, .pen_clock_ms = NOW};
 	NpTelemetryRecord rec = record(9, 3, 5000, FALSE); /* the session before */
@@ -105,7 +105,7 @@ test_start_event_late(void)
 static void
 test_duplicates(void)
 {
-	g_autoptr(NgSession) s = ng_session_new(NULL, "P1", NULL);
+	g_autoptr(NgSession) s = ng_session_new("P1");
 	NgSessionCounters c;
 
 	for (guint32 seq = 1; seq <= 5; seq++)
@@ -121,7 +121,7 @@ test_duplicates(void)
 static void
 test_gap_filled_by_replay(void)
 {
-	g_autoptr(NgSession) s = ng_session_new(NULL, "P1", NULL);
+	g_autoptr(NgSession) s = ng_session_new("P1");
 	g_autoptr(GArray) lost = g_array_new(FALSE, FALSE, sizeof(NgSeqRange));
 	const NgSeqRange *holes;
 	guint n = 0;
@@ -163,7 +163,7 @@ test_gap_filled_by_replay(void)
 static void
 test_hole_of_events_closed_silently(void)
 {
-	g_autoptr(NgSession) s = ng_session_new(NULL, "P1", NULL);
+	g_autoptr(NgSession) s = ng_session_new("P1");
 	g_autoptr(GArray) lost = g_array_new(FALSE, FALSE, sizeof(NgSeqRange));
 	guint32 first = 0;
 	NgSessionCounters c;
@@ -187,7 +187,7 @@ test_hole_of_events_closed_silently(void)
 static void
 test_gap_lost(void)
 {
-	g_autoptr(NgSession) s = ng_session_new(NULL, "P1", NULL);
+	g_autoptr(NgSession) s = ng_session_new("P1");
 	g_autoptr(GArray) lost = g_array_new(FALSE, FALSE, sizeof(NgSeqRange));
 	guint32 first = 0;
 	NgSessionCounters c;
@@ -220,7 +220,7 @@ test_gap_lost(void)
 static void
 test_replay_failures(void)
 {
-	g_autoptr(NgSession) s = ng_session_new(NULL, "P1", NULL);
+	g_autoptr(NgSession) s = ng_session_new("P1");
 	g_autoptr(GArray) lost = g_array_new(FALSE, FALSE, sizeof(NgSeqRange));
 	guint32 first = 0;
 
@@ -252,7 +252,7 @@ test_replay_failures(void)
 static void
 test_new_hole_during_replay(void)
 {
-	g_autoptr(NgSession) s = ng_session_new(NULL, "P1", NULL);
+	g_autoptr(NgSession) s = ng_session_new("P1");
 	g_autoptr(GArray) lost = g_array_new(FALSE, FALSE, sizeof(NgSeqRange));
 	guint32 first = 0;
 
@@ -271,7 +271,7 @@ test_new_hole_during_replay(void)
 static void
 test_counter_reset_and_moved(void)
 {
-	g_autoptr(NgSession) s = ng_session_new(NULL, "P1", NULL);
+	g_autoptr(NgSession) s = ng_session_new("P1");
 	NpTelemetryRecord rec = record(1000000, 1, 0, FALSE);
 	gint64 t = 0;
 
@@ -304,12 +304,13 @@ test_persistence(void)
 
 	{
 		g_autoptr(NgStore) store = ng_store_open(path, &error);
-		g_autoptr(NgSession) s = NULL;
+		g_autoptr(NgSession) s = ng_session_new("PEN-A");
+		g_autoptr(NgSessionStore) ss = NULL;
 		NpSessionEvent ev = {.type = NP_EVENT_SESSION_STARTED, .seq = 9, .session_id = 7};
 		gint64 t = 0;
 
 		g_assert_no_error(error);
-		s = ng_session_new(store, "PEN-A", &error);
+		ss = ng_session_store_new(store, s, &error);
 		g_assert_no_error(error);
 		g_assert_cmpint(ng_session_get_high_seq(s), ==, -1);
 		ng_session_accept_event(s, &ev, NOW, &t);
@@ -324,13 +325,15 @@ test_persistence(void)
 	}
 	{
 		g_autoptr(NgStore) store = ng_store_open(path, &error);
-		g_autoptr(NgSession) s = NULL;
-		g_autoptr(NgSession) other = NULL;
+		g_autoptr(NgSession) s = ng_session_new("PEN-A");
+		g_autoptr(NgSession) other = ng_session_new("PEN-B");
+		g_autoptr(NgSessionStore) ss = NULL;
+		g_autoptr(NgSessionStore) other_ss = NULL;
 		const NgSeqRange *holes;
 		guint n = 0;
 
 		g_assert_no_error(error);
-		s = ng_session_new(store, "PEN-A", &error);
+		ss = ng_session_store_new(store, s, &error);
 		g_assert_no_error(error);
 		/* freeing the session saved 26 too */
 		g_assert_cmpint(ng_session_get_high_seq(s), ==, 26);
@@ -348,13 +351,14 @@ test_persistence(void)
 		g_assert_cmpint(feed(s, 22, TRUE), ==, NG_SEQ_FILL);
 		g_assert_cmpint(feed(s, 27, FALSE), ==, NG_SEQ_NEW);
 		/* pens do not share state */
-		other = ng_session_new(store, "PEN-B", &error);
+		other_ss = ng_session_store_new(store, other, &error);
 		g_assert_no_error(error);
 		g_assert_cmpint(ng_session_get_high_seq(other), ==, -1);
 	}
 	{
 		g_autoptr(NgStore) store = ng_store_open(path, &error);
-		g_autoptr(NgSession) s = ng_session_new(store, "PEN-A", &error);
+		g_autoptr(NgSession) s = ng_session_new("PEN-A");
+		g_autoptr(NgSessionStore) ss = ng_session_store_new(store, s, &error);
 
 		g_assert_no_error(error);
 		g_assert_cmpint(ng_session_get_high_seq(s), ==, 27);
@@ -407,13 +411,14 @@ test_save_policy(void)
 	g_autofree char *path = g_build_filename(dir, "needlegate.db", NULL);
 	g_autoptr(GError) error = NULL;
 	g_autoptr(NgStore) store = ng_store_open(path, &error);
-	g_autoptr(NgSession) s = NULL;
+	g_autoptr(NgSession) s = ng_session_new("PEN-P");
+	g_autoptr(NgSessionStore) ss = NULL;
 	g_autoptr(GMainLoop) loop = g_main_loop_new(NULL, FALSE);
 	NpSessionEvent ev = {.type = NP_EVENT_SESSION_STARTED, .seq = 1, .session_id = 7};
 	gint64 t = 0;
 
 	g_assert_no_error(error);
-	s = ng_session_new(store, "PEN-P", &error);
+	ss = ng_session_store_new(store, s, &error);
 	g_assert_no_error(error);
 	ng_session_accept_event(s, &ev, NOW, &t);
 	g_assert_true(ng_store_flush(store, &error));
@@ -427,6 +432,7 @@ test_save_policy(void)
 	g_main_loop_run(loop);
 	g_assert_cmpint(saved_high(path, "PEN-P"), ==, 3);
 
+	g_clear_pointer(&ss, ng_session_store_free);
 	g_clear_pointer(&s, ng_session_free);
 	g_clear_pointer(&store, ng_store_free);
 	{

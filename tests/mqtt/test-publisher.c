@@ -857,7 +857,7 @@ test_session_ended(Fixture *fx, gconstpointer user_data)
 	    "\"t\":\"2026-11-24T10:47:05.385Z\",\"pen_clock\":\"2026-11-24T10:47:05.383Z\","
 	    "\"area\":\"forehead\",\"plan_id\":\"face-e2e-2\",\"duration_s\":3.003,\"reason\":\"stopped\"}");
 
-	/* The summary's fields, as ng_summary_append_ended_fields () writes them, go in as they are. */
+	/* The summary's fields, as ng_summary_json_append_ended_fields () writes them, go in as they are. */
 	clear_msgs(fx);
 	end.ended_fields =
 	    "\"duration_s\":3.003,\"reason\":\"stopped\",\"summary\":{\"records\":151},"

@@ -6,7 +6,7 @@
 #include "ng-plan.h"
 #include "ng-publisher.h"
 #include "ng-rules.h"
-#include "ng-summary.h"
+#include "ng-summary-json.h"
 
 /* forehead 0.25-0.50 mm, 80-120 Hz, 300 s; cheeks 0.50-1.00 mm, 80-150 Hz, 600 s; needles 12, 36;
  * session 1 of 3, 28 days after 2026-10-01T10:00:00Z; at most 3600 s; no_shaving 12 h. */

@@ -60,7 +60,7 @@ test_summary_scripted(void)
 	fixture_init(&f, NG_RULES_DEFAULT_DEBOUNCE_MS);
 	run_scripted_session(&f, f.plan);
 	g_assert_cmpuint(f.alerts->len, ==, 0); /* 0.60 mm for one record is under the debounce */
-	ng_summary_append_ended_fields(ng_rules_get_summary(f.rules), out, T0_MS + 240, 240, "stopped");
+	ng_summary_json_append_ended_fields(ng_rules_get_summary(f.rules), out, T0_MS + 240, 240, "stopped");
 	g_string_append_c(out, '}');
 	root = parse_object(out->str, parser);
 
@@ -134,7 +134,8 @@ test_summary_alert_counts(void)
 	fixture_records(&f, 2040, 3000, 40, 70, 1000); /* too deep again: a second critical */
 	ng_rules_telemetry_gap(f.rules, 10, 12, T0_MS + 3000);
 	ng_rules_session_end(f.rules, f.seq++, T0_MS + 4000, 4000);
-	ng_summary_append_ended_fields(ng_rules_get_summary(f.rules), out, T0_MS + 4000, 4000, "remote_stop");
+	ng_summary_json_append_ended_fields(ng_rules_get_summary(f.rules), out, T0_MS + 4000, 4000,
+					    "remote_stop");
 	g_string_append_c(out, '}');
 	root = parse_object(out->str, parser);
 	assert_member_text(out, "\"alerts\":{\"critical\":3,\"warning\":2,\"info\":1}");
@@ -159,7 +160,7 @@ test_summary_aftercare_defaults(void)
 	g_autoptr(GString) out = g_string_new(NULL);
 	g_autoptr(GDateTime) end = g_date_time_new_from_iso8601("2026-11-24T10:40:00Z", NULL);
 
-	ng_summary_append_aftercare(out, NULL, g_date_time_to_unix(end) * 1000);
+	ng_summary_json_append_aftercare(out, NULL, g_date_time_to_unix(end) * 1000);
 	g_assert_cmpstr(
 	    out->str, ==,
 	    "[{\"rule\":\"sun_protection\",\"until\":\"2026-12-01T10:40:00.000Z\",\"hours\":168,"
@@ -200,7 +201,7 @@ test_summary_aftercare_overrides(void)
 			      (int)(at - fixture_plan), fixture_plan, at + strlen("\"no_shaving\":12"));
 	plan = ng_plan_parse(doc, -1, &error);
 	g_assert_no_error(error);
-	ng_summary_append_aftercare(out, plan, T0_MS);
+	ng_summary_json_append_aftercare(out, plan, T0_MS);
 	assert_member_text(out,
 			   "{\"rule\":\"no_shaving\",\"until\":\"2026-11-24T22:00:00.000Z\",\"hours\":12,");
 	assert_member_text(
@@ -226,13 +227,13 @@ test_summary_course_end_and_no_plan(void)
 	last = ng_plan_parse(doc, -1, NULL);
 	g_assert_nonnull(last);
 	run_scripted_session(&f, last);
-	json = ng_summary_to_json(ng_rules_get_summary(f.rules), T0_MS + 240, 240, "stopped");
+	json = ng_summary_json_to_string(ng_rules_get_summary(f.rules), T0_MS + 240, 240, "stopped");
 	g_assert_true(g_str_has_suffix(json, ",\"course\":{\"session_number\":3,\"sessions_total\":3,"
 					     "\"min_interval_days\":28},\"next_session_earliest\":null}"));
 	g_clear_pointer(&json, g_free);
 
 	run_scripted_session(&f, NULL);
-	json = ng_summary_to_json(ng_rules_get_summary(f.rules), T0_MS + 240, 240, "battery");
+	json = ng_summary_json_to_string(ng_rules_get_summary(f.rules), T0_MS + 240, 240, "battery");
 	g_assert_true(g_str_has_suffix(json, ",\"course\":null,\"next_session_earliest\":null}"));
 	g_assert_nonnull(strstr(json, "\"mean_speed_hz\":110.0,\"within_plan\":null}"));
 	g_assert_nonnull(strstr(json, "\"alerts\":{\"critical\":0,\"warning\":1,\"info\":0}")); /* no_plan */

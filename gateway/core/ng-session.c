@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* One pen's sessions and sequence numbers: time stamps, duplicates, gaps, replay, persistence. */
+/* One pen's sessions and sequence numbers: time stamps, duplicates, gaps, replay. No I/O: what is
+ * saved and restored goes through store/ng-session-store.c. */
 
 #include "config.h"
 
@@ -17,29 +18,16 @@
 #define REPLAY_MAX_FAILURES 3u
 /* A record this far below everything seen, not replayed, means the pen's counter started over. */
 #define RESET_WINDOW 65536
-/* Longest a new sequence number waits to be saved on its own (see mark_dirty_full ()). */
-#define SAVE_INTERVAL_MS 250
 /* A start event this close to the start its first records gave the session is that session's. */
 #define IMPLICIT_START_WINDOW_MS 10000
 
-typedef struct {
-	gboolean known;
-	guint16 id;
-	gint64 start_ms;      /* gateway clock */
-	guint64 pen_clock_ms; /* the pen's clock at its start (0: not set or not seen) */
-	gboolean implicit;    /* dated from its first record: no start event seen (yet) */
-} SessionSlot;
-
 struct _NgSession {
-	NgStore *store;
-	guint hook_id;
-	sqlite3_stmt *save_stmt;
 	char *pen_id;
 
 	gint64 high;   /* -1: nothing seen yet */
 	GArray *holes; /* NgSeqRange, ascending, disjoint, all below high */
-	SessionSlot cur;
-	SessionSlot prev; /* the session before: its records may still be replayed */
+	NgSessionSlot cur;
+	NgSessionSlot prev; /* the session before: its records may still be replayed */
 	gboolean active;
 
 	gboolean stored_records;
@@ -52,52 +40,21 @@ struct _NgSession {
 	guint replay_failures;
 
 	gboolean dirty;
-	gboolean urgent;
-	guint save_timer;
+	NgSessionDirtyFunc dirty_func;
+	gpointer dirty_data;
 	NgSessionCounters counters;
 };
 
-static const char schema_sql[] = "CREATE TABLE IF NOT EXISTS pen_sessions ("
-				 " pen TEXT PRIMARY KEY NOT NULL,"
-				 " high_seq INTEGER NOT NULL,"
-				 " holes TEXT NOT NULL,"
-				 " session_id INTEGER, session_start_ms INTEGER, pen_clock_ms INTEGER,"
-				 " active INTEGER NOT NULL,"
-				 " prev_session_id INTEGER, prev_start_ms INTEGER)";
-
-static gboolean
-save_timer_cb(gpointer user_data)
-{
-	NgSession *session = user_data;
-
-	session->save_timer = 0;
-	session->urgent = TRUE;
-	ng_store_touch(session->store);
-	return G_SOURCE_REMOVE;
-}
-
 /*
- * The state changed. Saving it is always safe (it is written in the pre-commit hook, when
- * every message pushed so far is either acknowledged or in the same transaction), so the
- * only question is how often: a row rewritten at every commit would cost a WAL write per
- * notification at low rates, where the outbox itself writes nothing (the broker acknowledges
- * within the commit window). So: a new session's start or end is saved at the next commit;
- * a mere new sequence number rides along with any commit that writes anyway, and is saved
- * on its own at most every SAVE_INTERVAL_MS. A crash may then repeat that much (as replayed
- * records), never miss anything.
+ * The state changed: urgent for a new session's start or end, not for a mere new sequence
+ * number (store/ng-session-store.c decides when each is written).
  */
 static void
 mark_dirty_full(NgSession *session, gboolean urgent)
 {
 	session->dirty = TRUE;
-	if (session->store == NULL)
-		return;
-	if (urgent) {
-		session->urgent = TRUE;
-		ng_store_touch(session->store);
-	} else if (G_UNLIKELY(session->save_timer == 0)) {
-		session->save_timer = g_timeout_add(SAVE_INTERVAL_MS, save_timer_cb, session);
-	}
+	if (session->dirty_func != NULL)
+		session->dirty_func(session, urgent, session->dirty_data);
 }
 
 static void
@@ -241,7 +198,7 @@ count_verdict(NgSession *session, NgSeqVerdict verdict)
 
 /* ---- sessions -------------------------------------------------------------------------------- */
 
-static SessionSlot *
+static NgSessionSlot *
 open_slot(NgSession *session, guint16 id, gint64 start_ms, guint64 pen_clock_ms)
 {
 	if (session->cur.known && session->cur.id != id)
@@ -255,10 +212,10 @@ open_slot(NgSession *session, guint16 id, gint64 start_ms, guint64 pen_clock_ms)
 	return &session->cur;
 }
 
-static const SessionSlot *
+static const NgSessionSlot *
 slot_for_record(NgSession *session, const NpTelemetryRecord *rec, gint64 now_ms)
 {
-	SessionSlot *slot;
+	NgSessionSlot *slot;
 
 	if (G_LIKELY(session->cur.known && session->cur.id == rec->session_id))
 		return &session->cur;
@@ -468,195 +425,78 @@ ng_session_get_counters(NgSession *session, NgSessionCounters *counters)
 	*counters = session->counters;
 }
 
-/* ---- persistence ------------------------------------------------------------------------------ */
+/* ---- what is saved --------------------------------------------------------------------------- */
 
-static char *
-holes_to_string(NgSession *session)
+void
+ng_session_set_dirty_func(NgSession *session, NgSessionDirtyFunc func, gpointer user_data)
 {
-	GString *s = g_string_new(NULL);
-
-	for (guint i = 0; i < session->holes->len; i++) {
-		NgSeqRange *h = &g_array_index(session->holes, NgSeqRange, i);
-		g_string_append_printf(s, "%s%u-%u", i > 0 ? "," : "", h->first, h->last);
-	}
-	return g_string_free(s, FALSE);
-}
-
-/* The saved holes; anything odd in them is dropped (logged), never trusted. */
-static void
-holes_from_string(NgSession *session, const char *text)
-{
-	g_auto(GStrv) parts = g_strsplit(text, ",", -1);
-	gint64 prev = -1;
-
-	for (guint i = 0; parts[i] != NULL && *parts[i] != '\0'; i++) {
-		guint64 first = 0, last = 0;
-		g_auto(GStrv) ends = g_strsplit(parts[i], "-", 2);
-
-		if (g_strv_length(ends) != 2 ||
-		    !g_ascii_string_to_unsigned(ends[0], 10, 0, G_MAXUINT32, &first, NULL) ||
-		    !g_ascii_string_to_unsigned(ends[1], 10, 0, G_MAXUINT32, &last, NULL) || first > last ||
-		    (gint64)first <= prev || (gint64)last >= session->high) {
-			g_warning("pen %s: ignoring saved gaps '%s': not valid", session->pen_id, text);
-			g_array_set_size(session->holes, 0);
-			return;
-		}
-		add_hole(session, (guint32)first, (guint32)last);
-		prev = (gint64)last;
-	}
-}
-
-static void
-bind_slot(sqlite3_stmt *stmt, int col_id, int col_start, const SessionSlot *slot)
-{
-	if (slot->known) {
-		sqlite3_bind_int(stmt, col_id, slot->id);
-		sqlite3_bind_int64(stmt, col_start, slot->start_ms);
-	} else {
-		sqlite3_bind_null(stmt, col_id);
-		sqlite3_bind_null(stmt, col_start);
-	}
+	session->dirty_func = func;
+	session->dirty_data = user_data;
 }
 
 gboolean
-ng_session_save(NgSession *session, GError **error)
+ng_session_is_dirty(NgSession *session)
 {
-	sqlite3_stmt *stmt = session->save_stmt;
-	g_autofree char *holes = NULL;
-	int rc;
+	return session->dirty;
+}
 
-	if (!session->dirty || stmt == NULL)
-		return TRUE;
-	holes = holes_to_string(session);
-	sqlite3_reset(stmt);
-	sqlite3_bind_text(stmt, 1, session->pen_id, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(stmt, 2, session->high);
-	sqlite3_bind_text(stmt, 3, holes, -1, SQLITE_STATIC);
-	bind_slot(stmt, 4, 5, &session->cur);
-	sqlite3_bind_int64(stmt, 6, (sqlite3_int64)session->cur.pen_clock_ms);
-	sqlite3_bind_int(stmt, 7, session->active);
-	bind_slot(stmt, 8, 9, &session->prev);
-	rc = sqlite3_step(stmt);
-	sqlite3_reset(stmt);
-	sqlite3_clear_bindings(stmt);
-	if (rc != SQLITE_DONE) {
-		ng_store_set_error(session->store, error, "save the pen's sequence number");
-		g_prefix_error(error, "pen %s: ", session->pen_id);
-		return FALSE;
-	}
+void
+ng_session_get_saved(NgSession *session, NgSessionSaved *saved)
+{
+	saved->high = session->high;
+	saved->holes = (const NgSeqRange *)(gpointer)session->holes->data;
+	saved->n_holes = session->holes->len;
+	saved->cur = session->cur;
+	saved->prev = session->prev;
+	saved->active = session->active;
+}
+
+void
+ng_session_mark_saved(NgSession *session)
+{
 	session->dirty = FALSE;
-	session->urgent = FALSE;
-	if (session->save_timer != 0) {
-		g_source_remove(session->save_timer);
-		session->save_timer = 0;
+}
+
+gboolean
+ng_session_restore(NgSession *session, const NgSessionSaved *saved)
+{
+	gint64 prev = -1;
+
+	session->high = saved->high >= 0 && saved->high <= G_MAXUINT32 ? saved->high : -1;
+	session->cur = saved->cur;
+	session->prev = saved->prev;
+	session->active = saved->active;
+	g_array_set_size(session->holes, 0);
+	for (guint i = 0; i < saved->n_holes; i++) {
+		const NgSeqRange *h = &saved->holes[i];
+
+		if (h->first > h->last || (gint64)h->first <= prev || (gint64)h->last >= session->high) {
+			g_array_set_size(session->holes, 0);
+			return FALSE;
+		}
+		add_hole(session, h->first, h->last);
+		prev = h->last;
 	}
 	return TRUE;
 }
 
-static void
-pre_commit_cb(NgStore *store, gpointer user_data)
+const char *
+ng_session_get_pen_id(NgSession *session)
 {
-	NgSession *session = user_data;
-	g_autoptr(GError) error = NULL;
-
-	if (!session->dirty)
-		return;
-	/* The outbox's hook ran first: if it wrote, this commit touches the disk anyway. */
-	if (!session->urgent && sqlite3_txn_state(ng_store_get_db(store), "main") != SQLITE_TXN_WRITE)
-		return;
-	if (!ng_session_save(session, &error))
-		g_warning("%s", error->message);
-}
-
-static void
-committed_cb(NgStore *store, gboolean committed, gpointer user_data)
-{
-	NgSession *session = user_data;
-
-	/* Rolled back: the row written in this transaction is gone, write it again next time. */
-	if (!committed)
-		mark_dirty_full(session, TRUE);
-}
-
-static void
-load_slot(sqlite3_stmt *stmt, int col_id, int col_start, SessionSlot *slot)
-{
-	slot->known = sqlite3_column_type(stmt, col_id) != SQLITE_NULL;
-	slot->id = (guint16)sqlite3_column_int(stmt, col_id);
-	slot->start_ms = sqlite3_column_int64(stmt, col_start);
-}
-
-static gboolean
-load_state(NgSession *session, GError **error)
-{
-	sqlite3 *db = ng_store_get_db(session->store);
-	sqlite3_stmt *stmt = NULL;
-	int rc;
-
-	rc = sqlite3_prepare_v2(db,
-				"SELECT high_seq, holes, session_id, session_start_ms, pen_clock_ms, active,"
-				" prev_session_id, prev_start_ms FROM pen_sessions WHERE pen = ?",
-				-1, &stmt, NULL);
-	if (rc != SQLITE_OK) {
-		ng_store_set_error(session->store, error, "read the saved sequence numbers");
-		return FALSE;
-	}
-	sqlite3_bind_text(stmt, 1, session->pen_id, -1, SQLITE_STATIC);
-	rc = sqlite3_step(stmt);
-	if (rc == SQLITE_ROW) {
-		gint64 high = sqlite3_column_int64(stmt, 0);
-		session->high = high >= 0 && high <= G_MAXUINT32 ? high : -1;
-		holes_from_string(session, (const char *)sqlite3_column_text(stmt, 1));
-		load_slot(stmt, 2, 3, &session->cur);
-		session->cur.pen_clock_ms = (guint64)sqlite3_column_int64(stmt, 4);
-		session->active = sqlite3_column_int(stmt, 5) != 0;
-		load_slot(stmt, 6, 7, &session->prev);
-	}
-	sqlite3_finalize(stmt);
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-		ng_store_set_error(session->store, error, "read the saved sequence numbers");
-		return FALSE;
-	}
-	return TRUE;
-}
-
-static gboolean
-open_persistence(NgSession *session, GError **error)
-{
-	sqlite3 *db = ng_store_get_db(session->store);
-
-	if (!ng_store_ensure_schema(session->store, "pen_sessions", 1, schema_sql, error) ||
-	    !load_state(session, error))
-		return FALSE;
-	if (sqlite3_prepare_v3(db,
-			       "INSERT OR REPLACE INTO pen_sessions (pen, high_seq, holes, session_id,"
-			       " session_start_ms, pen_clock_ms, active, prev_session_id, prev_start_ms)"
-			       " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-			       -1, SQLITE_PREPARE_PERSISTENT, &session->save_stmt, NULL) != SQLITE_OK) {
-		ng_store_set_error(session->store, error, "prepare saving sequence numbers");
-		return FALSE;
-	}
-	session->hook_id = ng_store_add_hooks(session->store, pre_commit_cb, committed_cb, session);
-	return TRUE;
+	return session->pen_id;
 }
 
 NgSession *
-ng_session_new(NgStore *store, const char *pen_id, GError **error)
+ng_session_new(const char *pen_id)
 {
-	g_autoptr(NgSession) session = g_new0(NgSession, 1);
+	NgSession *session = g_new0(NgSession, 1);
 
 	g_return_val_if_fail(pen_id != NULL, NULL);
-	session->store = store;
 	session->pen_id = g_strdup(pen_id);
 	session->high = -1;
 	session->holes = g_array_new(FALSE, FALSE, sizeof(NgSeqRange));
 	session->stored_records = TRUE;
-	session->capacity = 0;
-	if (store != NULL && !open_persistence(session, error)) {
-		g_prefix_error(error, "pen %s: ", pen_id);
-		return NULL;
-	}
-	return g_steal_pointer(&session);
+	return session;
 }
 
 void
@@ -664,19 +504,6 @@ ng_session_free(NgSession *session)
 {
 	if (session == NULL)
 		return;
-	if (session->store != NULL && session->hook_id != 0) {
-		g_autoptr(GError) error = NULL;
-		gboolean was_dirty = session->dirty;
-		if (!ng_session_save(session, &error))
-			g_warning("%s", error->message);
-		else if (was_dirty)
-			ng_store_touch(session->store);
-		ng_store_remove_hooks(session->store, session->hook_id);
-	}
-	if (session->save_timer != 0)
-		g_source_remove(session->save_timer);
-	if (session->save_stmt != NULL)
-		sqlite3_finalize(session->save_stmt);
 	g_array_unref(session->holes);
 	g_free(session->pen_id);
 	g_free(session);

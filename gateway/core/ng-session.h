@@ -1,11 +1,10 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* One pen's sessions and sequence numbers: time stamps, duplicates, gaps, replay, persistence. */
+/* One pen's sessions and sequence numbers: time stamps, duplicates, gaps, replay. */
 
 #pragma once
 
 #include <glib.h>
 
-#include "ng-store.h"
 #include "np.h"
 
 G_BEGIN_DECLS
@@ -16,14 +15,14 @@ G_BEGIN_DECLS
  * seen yet that may still come (a session event whose indication is late, a record the pen
  * still stores). A record is new, fills a hole, or is a duplicate and dropped.
  *
- * Holes are filled by Report Stored Records (the pen driver, ng-pen.c, asks for the first hole
- * and reports the outcome here). What the pen could not send any more is lost for good and
+ * Holes are filled by Report Stored Records (the pen's runtime, hub/ng-runtime.c, asks for the
+ * first hole and reports the outcome here). What the pen could not send any more is lost for good and
  * becomes a telemetry_gap alert; a hole the pen's store covered but did not fill was no
  * telemetry record (a session event missed while the link was down) and is closed silently.
  *
- * "high", the holes and the sessions' start times are saved in the store's database in the same
- * transaction as the outbox rows of the records they describe (a pre-commit hook), so that a
- * restarted gateway neither publishes a record twice nor misses one.
+ * The tracker does no I/O. "high", the holes and the sessions' start times are saved by
+ * store/ng-session-store.c in the same transaction as the outbox rows of the records they
+ * describe, so that a restarted gateway neither publishes a record twice nor misses one.
  */
 
 typedef enum {
@@ -39,8 +38,7 @@ typedef struct {
 
 typedef struct _NgSession NgSession;
 
-/* Loads the pen's saved state from the store (store may be NULL: nothing is saved). */
-NgSession *ng_session_new(NgStore *store, const char *pen_id, GError **error);
+NgSession *ng_session_new(const char *pen_id);
 void ng_session_free(NgSession *session);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(NgSession, ng_session_free)
 
@@ -99,7 +97,36 @@ typedef struct {
 } NgSessionCounters;
 void ng_session_get_counters(NgSession *session, NgSessionCounters *counters);
 
-/* Writes the state now if it changed (the pre-commit hook does this on every commit). */
-gboolean ng_session_save(NgSession *session, GError **error);
+const char *ng_session_get_pen_id(NgSession *session);
+
+/* ---- what is saved and restored (store/ng-session-store.c) ---- */
+
+typedef struct {
+	gboolean known;
+	guint16 id;
+	gint64 start_ms;      /* gateway clock */
+	guint64 pen_clock_ms; /* the pen's clock at its start (0: not set or not seen) */
+	gboolean implicit;    /* dated from its first record: no start event seen (yet) */
+} NgSessionSlot;
+
+typedef struct {
+	gint64 high; /* -1: nothing seen */
+	const NgSeqRange *holes;
+	guint n_holes;
+	NgSessionSlot cur;
+	NgSessionSlot prev; /* the session before: its records may still be replayed */
+	gboolean active;
+} NgSessionSaved;
+
+/* The state changed; @urgent: a session started or ended (save at the next commit), else only
+ * a sequence number moved (may wait). */
+typedef void (*NgSessionDirtyFunc)(NgSession *session, gboolean urgent, gpointer user_data);
+void ng_session_set_dirty_func(NgSession *session, NgSessionDirtyFunc func, gpointer user_data);
+gboolean ng_session_is_dirty(NgSession *session);
+/* The state to save (valid until the next call on @session); once written, mark it saved. */
+void ng_session_get_saved(NgSession *session, NgSessionSaved *saved);
+void ng_session_mark_saved(NgSession *session);
+/* The state saved before; FALSE if its holes were not valid (they are dropped: never trusted). */
+gboolean ng_session_restore(NgSession *session, const NgSessionSaved *saved);
 
 G_END_DECLS
