@@ -446,6 +446,54 @@ test_save_policy(void)
 	}
 }
 
+/* Saved gaps that make no sense (edited, damaged) are dropped with a warning, never trusted;
+ * the rest of the row is kept. */
+static void
+test_saved_gaps_not_valid(void)
+{
+	g_autofree char *dir = g_dir_make_tmp("ng-session-XXXXXX", NULL);
+	g_autofree char *path = g_build_filename(dir, "needlegate.db", NULL);
+	const char *bad[] = {"5-3", "x-y", "1-2,2-3", "30-40", "7"};
+
+	for (guint i = 0; i < G_N_ELEMENTS(bad); i++) {
+		g_autoptr(GError) error = NULL;
+		g_autoptr(NgStore) store = ng_store_open(path, &error);
+		g_autoptr(NgSession) s = ng_session_new("PEN-G");
+		g_autoptr(NgSessionStore) ss = NULL;
+		g_autofree char *sql = g_strdup_printf(
+		    "CREATE TABLE IF NOT EXISTS pen_sessions (pen TEXT PRIMARY KEY NOT NULL,"
+		    " high_seq INTEGER NOT NULL, holes TEXT NOT NULL, session_id INTEGER,"
+		    " session_start_ms INTEGER, pen_clock_ms INTEGER, active INTEGER NOT NULL,"
+		    " prev_session_id INTEGER, prev_start_ms INTEGER);"
+		    "INSERT OR REPLACE INTO pen_sessions VALUES ('PEN-G', 20, '%s', 3, 1000, 0, 1, NULL, "
+		    "NULL)",
+		    bad[i]);
+		guint n = 99;
+
+		g_assert_no_error(error);
+		g_assert_cmpint(sqlite3_exec(ng_store_get_db(store), sql, NULL, NULL, NULL), ==, SQLITE_OK);
+		g_test_expect_message("needlegate-store", G_LOG_LEVEL_WARNING,
+				      "*ignoring saved gaps*not valid*");
+		ss = ng_session_store_new(store, s, &error);
+		g_test_assert_expected_messages();
+		g_assert_no_error(error);
+		g_assert_cmpint(ng_session_get_high_seq(s), ==, 20);
+		ng_session_get_holes(s, &n);
+		g_assert_cmpuint(n, ==, 0);
+		g_assert_true(ng_session_is_active(s));
+		g_assert_cmpuint(ng_session_get_current_id(s), ==, 3);
+	}
+	{
+		g_autoptr(GDir) d = g_dir_open(dir, 0, NULL);
+		const char *name;
+		while ((name = g_dir_read_name(d)) != NULL) {
+			g_autofree char *p = g_build_filename(dir, name, NULL);
+			g_unlink(p);
+		}
+		g_rmdir(dir);
+	}
+}
+
 int
 main(int argc, char **argv)
 {
@@ -462,5 +510,6 @@ main(int argc, char **argv)
 	g_test_add_func("/session/counter-reset-and-moved", test_counter_reset_and_moved);
 	g_test_add_func("/session/persistence", test_persistence);
 	g_test_add_func("/session/save-policy", test_save_policy);
+	g_test_add_func("/session/saved-gaps-not-valid", test_saved_gaps_not_valid);
 	return g_test_run();
 }
