@@ -61,6 +61,20 @@ def cpu_ns(pid):
     return total
 
 
+def context_switches(pid):
+    """Voluntary and involuntary context switches of every live thread of @pid: its wake-ups
+    (what `perf stat -e context-switches -p PID` counts, without perf)."""
+    total = 0
+    for tid in os.listdir("/proc/%d/task" % pid):
+        try:
+            with open("/proc/%d/task/%s/status" % (pid, tid)) as f:
+                total += sum(int(line.split()[1]) for line in f
+                             if line.startswith(("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches")))
+        except (FileNotFoundError, ProcessLookupError):
+            pass
+    return total
+
+
 def cpu_by_thread(pid):
     """{tid: (name, ns)} of every live thread of @pid."""
     out = {}
@@ -212,6 +226,7 @@ def measure(h, sub, name, pens, rate, notify, batch, seconds, stamps, verbose, p
         prof = subprocess.Popen(profile.format(pid=pid, dir=h.dir, name=name), shell=True, start_new_session=True)
         time.sleep(1.0)
     cpu0, ticks0, by_thread0 = cpu_ns(pid), cpu_ticks_ns(pid), cpu_by_thread(pid)
+    cs0 = context_switches(pid)
     t0 = time.monotonic_ns()
     h.call(nh.PENSIM_PATH, nh.PENSIM_MANAGER_IFACE, "StartLoad")
     m = h.pensim.wait_output(r"load: done, (\d+) records from (\d+) pens", seconds + 30)
@@ -229,6 +244,7 @@ def measure(h, sub, name, pens, rate, notify, batch, seconds, stamps, verbose, p
         time.sleep(0.05)
     t1 = time.monotonic_ns()
     cpu1, ticks1, by_thread1 = cpu_ns(pid), cpu_ticks_ns(pid), cpu_by_thread(pid)
+    cs1 = context_switches(pid)
     per_thread = {}
     for tid, (comm, ns) in by_thread1.items():
         key = "%s/%s" % (comm, tid)
@@ -269,6 +285,7 @@ def measure(h, sub, name, pens, rate, notify, batch, seconds, stamps, verbose, p
         "wall_s": (t1 - t0) / 1e9,
         "cpu_ms": cpu / 1e6, "cpu_ms_ticks": (ticks1 - ticks0) / 1e6,
         "cpu_us_per_record": cpu / 1e3 / max(delivered, 1),
+        "wakeups_per_record": (cs1 - cs0) / max(delivered, 1),
         "cpu_percent": 100.0 * cpu / max(t1 - t0, 1),
         "lat_p50_ms": percentile(lat, 50), "lat_p99_ms": percentile(lat, 99),
         "lat_max_ms": lat[-1] if lat else float("nan"), "lat_n": len(lat),
@@ -296,14 +313,15 @@ def goals_missed(r):
 
 
 def print_table(results):
-    head = ("config", "rec/s", "lost", "dup", "p50 ms", "p99 ms", "max ms", "CPU ms/1k rec", "CPU %",
+    head = ("config", "rec/s", "lost", "dup", "p50 ms", "p99 ms", "max ms", "CPU us/rec", "wake/rec", "CPU %",
             "idle ms/s", "RSS MiB", "anon/PSS", "goals")
     rows = []
     for r in results:
         missed = goals_missed(r)
         rows.append((r["name"], "%.0f" % r["records_per_s"], str(r["lost"]), str(r["duplicates"]),
                      "%.2f" % r["lat_p50_ms"], "%.2f" % r["lat_p99_ms"], "%.1f" % r["lat_max_ms"],
-                     "%.2f" % r["cpu_us_per_record"], "%.2f" % r["cpu_percent"],
+                     "%.2f" % r["cpu_us_per_record"], "%.2f" % r["wakeups_per_record"],
+                     "%.2f" % r["cpu_percent"],
                      "%.2f" % r["idle_cpu_ms_per_s"], "%.2f" % (r["rss_peak_kib"] / 1024.0),
                      "%.1f/%.1f" % (r["rss_anon_kib"] / 1024.0, r["pss_kib"] / 1024.0),
                      "met" if not missed else "MISSED: " + ", ".join(missed)))
