@@ -27,6 +27,7 @@ struct _NgRuntime {
 	const NgRuntimeLinkOps *link_ops; /* NULL while the pen is not streaming */
 	gpointer link;
 	guint replay_id;
+	gboolean catching_up;	   /* catch_up_stored_records () waits for its answer */
 	GCancellable *cancellable; /* this link's requests */
 	GArray *open_alerts;	   /* NgAlert: raised, not cleared */
 	gpointer user_data;
@@ -140,6 +141,10 @@ request_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 	if (g_cancellable_is_cancelled(cancellable))
 		return;
 	ok = req->rt->link_ops->request_finish(res, &resp, &error);
+	/* The same when the pen fails its queue before ng_runtime_link_down () comes: concluding now
+	 * would count a replay failure, or close a session whose stored records were never fetched. */
+	if (g_error_matches(error, G_IO_ERROR, G_IO_ERROR_NOT_CONNECTED))
+		return;
 	req->done(req->rt, ok, ok ? &resp : NULL);
 }
 
@@ -294,12 +299,19 @@ reconcile_session(NgRuntime *rt)
 static void
 catch_up_done(NgRuntime *rt, gboolean ok, const NpControlResponse *resp)
 {
-	if (!ok || resp->result != NP_RESULT_SUCCESS)
+	g_autoptr(GArray) lost = g_array_new(FALSE, FALSE, sizeof(NgSeqRange));
+	gboolean success = ok && resp->result == NP_RESULT_SUCCESS;
+
+	rt->catching_up = FALSE;
+	if (!success)
 		g_message("pen %s: Report Stored Records after reconnecting %s", rt->serial,
 			  ok ? np_result_code_to_string(resp->result) : "got no answer");
+	/* Asked from the first hole: what the pen no longer has is lost, said before the session ends. */
+	ng_session_replay_end(rt->session, success, lost);
+	report_lost(rt, lost);
 	reconcile_session(rt);
 	changed(rt);
-	maybe_schedule_replay(rt, REPLAY_DELAY_MS);
+	maybe_schedule_replay(rt, success ? REPLAY_DELAY_MS : REPLAY_RETRY_MS);
 }
 
 /*
@@ -317,8 +329,12 @@ catch_up_stored_records(NgRuntime *rt)
 	    !session_ended_while_away(rt))
 		return FALSE;
 	req.u.first_seq = (guint32)high + 1;
+	/* The pen sends every record it stores from first_seq on: asked from the first hole, it fills
+	 * the holes too, before the session is closed. */
+	ng_session_replay_begin(rt->session, &req.u.first_seq);
 	g_info("pen %s: its session ended while away; asking for stored records from %u", rt->serial,
 	       req.u.first_seq);
+	rt->catching_up = TRUE;
 	request(rt, &req, catch_up_done);
 	return TRUE;
 }
@@ -364,6 +380,7 @@ ng_runtime_link_down(NgRuntime *rt)
 	g_clear_object(&rt->cancellable);
 	rt->cancellable = g_cancellable_new();
 	g_clear_handle_id(&rt->replay_id, g_source_remove);
+	rt->catching_up = FALSE;
 	rt->link_ops = NULL;
 	rt->link = NULL;
 }
@@ -395,6 +412,12 @@ ng_runtime_records(NgRuntime *rt, const NpTelemetryRecord *records, guint n_reco
 		const NpTelemetryRecord *rec = &records[i];
 		gint64 t_ms = 0;
 
+		/* Back after a session ended while away, the pen sends the next one's records (newer than
+		 * anything seen: not the replayed end of the one before ours): ours ends first. */
+		if (G_UNLIKELY(rt->catching_up) &&
+		    rec->session_id != ng_session_get_current_id(rt->session) &&
+		    (gint64)rec->seq > ng_session_get_high_seq(rt->session))
+			reconcile_session(rt);
 		if (ng_session_accept_record(rt->session, rec, now, &t_ms) == NG_SEQ_DUPLICATE) {
 			counters(rt)->duplicates++;
 			continue;
