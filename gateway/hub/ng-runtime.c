@@ -204,6 +204,8 @@ replay_done(NgRuntime *rt, gboolean ok, const NpControlResponse *resp)
 	else if (success)
 		g_info("pen %s: the pen replayed %u stored records", rt->serial, resp->records_sent);
 	ng_session_replay_end(rt->session, success, lost);
+	if (rt->check != NULL)
+		ng_check_replay_done(rt->check);
 	report_lost(rt, lost);
 	maybe_schedule_replay(rt, success ? REPLAY_DELAY_MS : REPLAY_RETRY_MS);
 }
@@ -297,6 +299,8 @@ catch_up_done(NgRuntime *rt, gboolean ok, const NpControlResponse *resp)
 	if (!ok || resp->result != NP_RESULT_SUCCESS)
 		g_message("pen %s: Report Stored Records after reconnecting %s", rt->serial,
 			  ok ? np_result_code_to_string(resp->result) : "got no answer");
+	if (rt->check != NULL)
+		ng_check_replay_done(rt->check);
 	reconcile_session(rt);
 	changed(rt);
 	maybe_schedule_replay(rt, REPLAY_DELAY_MS);
