@@ -78,6 +78,7 @@ typedef struct {
 	guint32 seq;	    /* the record or event that raised (or cleared) it */
 	gint64 t_ms;	    /* gateway time, unix ms */
 	gint64 duration_ms; /* cleared: how long the condition lasted; -1 otherwise */
+	gboolean replayed;  /* raised or cleared by a record the pen sent again (Report Stored Records) */
 	char message[256];  /* one sentence for a person */
 } NgAlert;
 

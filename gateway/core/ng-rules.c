@@ -1,5 +1,17 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* The live rule engine: integer compares per record against a per-area table, alerts only on change. */
+/* The live rule engine: integer compares per record against a per-area table, alerts only on change.
+ *
+ * Records may arrive out of order: the live ones in sequence order, and the ones the pen stored
+ * while the link was down later, sent again to fill the holes. The engine is built so that the
+ * outcome does not depend on that order:
+ * - the debounced per-record rules run in a context: the live one follows the pen now; records
+ *   that fill a hole run in a replay context of their own (where the pen was then: its area,
+ *   its excursions), which is closed when the replay is over. Their alerts carry replayed true
+ *   and the seq, time and area of the records that raised and cleared them;
+ * - needling time is the sum, over records consecutive by seq among those received, of the
+ *   offset difference when both are active, capped at 1 s; inserting a record between two
+ *   others takes back their pair's time and credits its own two pairs. Only the ends of the runs
+ *   of consecutive sequence numbers are kept for that. */
 
 #include "ng-rules.h"
 
@@ -61,10 +73,49 @@ typedef struct {
 	guint16 peak; /* worst value of the excursion */
 	guint16 peak_limit;
 	guint16 peak_excess;
+	/* replay context only: */
+	gboolean inherited; /* the live excursion at the hole's start, continued: the live one tells it */
+	gboolean held;	    /* raised, told when it ends (it may turn out to be a live one's start) */
+	NgAlert held_alert;
 } Excursion;
 
 /* The per-record rules, indexed by NgRule (only these four use Excursion). */
 #define N_EXCURSIONS (NG_RULE_AREA_NOT_IN_PLAN + 1)
+/* Runs of consecutive sequence numbers kept for the time accounting; past that the oldest merge. */
+#define MAX_RUNS 1024u
+
+/* A record as the time accounting needs it. */
+typedef struct {
+	guint32 seq;
+	guint32 offset_ms;
+	guint8 slot;
+	gboolean active;
+	guint8 over;   /* bit per excursion rule: the record broke the limit */
+	guint8 raised; /* bit per excursion rule: raised there */
+} Point;
+
+/* Where the pen was for a run of records, and the excursions there. */
+typedef struct {
+	gboolean replay; /* the replay context: records sent again, alerts marked replayed */
+	gboolean open;	 /* in use (the live context always is) */
+	guint8 area;
+	guint area_slot;
+	guint32 last_offset;
+	guint32 last_seq;
+	gint64 last_t_ms;
+	gboolean rec_replayed; /* the record being checked was sent again */
+	gboolean joined;       /* replay: it reached the records after the hole, next is joined_head */
+	Point joined_head;
+	Excursion excursions[N_EXCURSIONS];
+} Context;
+
+/* Sequence numbers first..last all received; head and tail are its first and last records. */
+typedef struct {
+	guint32 first;
+	guint32 last;
+	Point head;
+	Point tail;
+} Run;
 
 /* A raised condition without debounce (session-wide, device errors, area time), kept until cleared. */
 typedef struct {
@@ -80,15 +131,16 @@ struct _NgRules {
 	gboolean in_session;
 	guint16 session_id;
 	gint64 start_ms;
-	guint8 area;
-	guint area_slot;
-	guint32 last_offset;
+	Context live;
+	Context past; /* records filling a hole */
+	gboolean have_live_seq;
+	guint32 live_seq;
+	GArray *runs; /* Run, ascending */
 	guint32 high_water;
 	guint next_id;
 	NgPlan *plan;
 	guint64 max_session_ms;
 	AreaLimits limits[AREA_SLOTS];
-	Excursion excursions[N_EXCURSIONS];
 	gboolean session_too_long;
 	GArray *open; /* OpenCondition */
 	char *plan_areas;
@@ -110,6 +162,9 @@ ng_rules_new(const NgRulesConfig *config, NgAlertFunc func, gpointer user_data)
 	self->open = g_array_new(FALSE, TRUE, sizeof(OpenCondition));
 	self->summary = ng_summary_new();
 	self->alerts = g_array_new(FALSE, FALSE, sizeof(NgAlert));
+	self->runs = g_array_new(FALSE, FALSE, sizeof(Run));
+	self->live.open = TRUE;
+	self->past.replay = TRUE;
 	return self;
 }
 
@@ -124,6 +179,7 @@ ng_rules_free(NgRules *self)
 	g_free(self->plan_needles);
 	ng_summary_free(self->summary);
 	g_array_unref(self->alerts);
+	g_array_unref(self->runs);
 	g_free(self);
 }
 
@@ -186,18 +242,29 @@ value_text(const NgAlertValue *v, char *buf, gsize size)
 	return buf;
 }
 
+/* An alert found in @ctx (its area; replayed if the record was sent again). */
 static void
-alert_init(NgRules *self, NgAlert *a, NgRule rule, NgAlertState state, guint32 seq, gint64 t_ms)
+alert_init_in(NgRules *self, const Context *ctx, NgAlert *a, NgRule rule, NgAlertState state, guint32 seq,
+	      gint64 t_ms)
 {
 	memset(a, 0, sizeof *a);
 	a->rule = rule;
 	a->severity = ng_rule_severity(rule);
 	a->state = state;
-	a->area = self->area;
+	a->area = ctx->area;
+	a->replayed = ctx->replay || ctx->rec_replayed;
 	a->session_id = self->session_id;
 	a->seq = seq;
 	a->t_ms = t_ms;
 	a->duration_ms = -1;
+}
+
+/* A session-level alert: the area the pen is in now. */
+static void
+alert_init(NgRules *self, NgAlert *a, NgRule rule, NgAlertState state, guint32 seq, gint64 t_ms)
+{
+	alert_init_in(self, &self->live, a, rule, state, seq, t_ms);
+	a->replayed = FALSE;
 }
 
 static void
@@ -212,7 +279,8 @@ emit(NgRules *self, NgAlert *a)
 
 /* The cleared twin of a raised alert: same id, rule, area and values, a new time. */
 static void
-emit_cleared(NgRules *self, const NgAlert *raised, guint32 seq, gint64 t_ms, gint64 duration_ms)
+emit_cleared(NgRules *self, const NgAlert *raised, gboolean replayed, guint32 seq, gint64 t_ms,
+	     gint64 duration_ms)
 {
 	NgAlert a = *raised;
 	char secs[32];
@@ -220,6 +288,7 @@ emit_cleared(NgRules *self, const NgAlert *raised, guint32 seq, gint64 t_ms, gin
 	gint n;
 
 	a.state = NG_ALERT_CLEARED;
+	a.replayed = replayed;
 	a.seq = seq;
 	a.t_ms = t_ms;
 	a.duration_ms = MAX(duration_ms, 0);
@@ -261,7 +330,7 @@ clear_conditions(NgRules *self, NgRule rule, guint key, guint32 seq, gint64 t_ms
 			i++;
 			continue;
 		}
-		emit_cleared(self, &c->alert, seq, t_ms, t_ms - c->alert.t_ms);
+		emit_cleared(self, &c->alert, FALSE, seq, t_ms, t_ms - c->alert.t_ms);
 		g_array_remove_index(self->open, i);
 	}
 }
@@ -281,12 +350,13 @@ condition_open(NgRules *self, NgRule rule, guint key)
 /* ---- excursions (debounced) --------------------------------------------------------- */
 
 static void
-excursion_alert(NgRules *self, NgAlert *a, NgRule rule, const Excursion *x, guint32 seq, gint64 t_ms)
+excursion_alert(NgRules *self, const Context *ctx, NgAlert *a, NgRule rule, const Excursion *x, guint32 seq,
+		gint64 t_ms)
 {
 	char m[32];
 	char l[32];
 
-	alert_init(self, a, rule, NG_ALERT_RAISED, seq, t_ms);
+	alert_init_in(self, ctx, a, rule, NG_ALERT_RAISED, seq, t_ms);
 	a->id = x->id;
 	/* only the four per-record rules have excursions */
 	if (rule == NG_RULE_DEPTH_ABOVE_MAX || rule == NG_RULE_DEPTH_BELOW_MIN) {
@@ -297,7 +367,7 @@ excursion_alert(NgRules *self, NgAlert *a, NgRule rule, const Excursion *x, guin
 		a->unit = "mm";
 		g_snprintf(
 		    a->message, sizeof a->message, "Needle depth %s mm on %s is %s the plan's %s of %s mm.",
-		    value_text(&a->measured, m, sizeof m), area_phrase(self->area), above ? "above" : "below",
+		    value_text(&a->measured, m, sizeof m), area_phrase(ctx->area), above ? "above" : "below",
 		    above ? "maximum" : "minimum", value_text(&a->limit, l, sizeof l));
 	} else if (rule == NG_RULE_SPEED_OUT_OF_RANGE) {
 		gboolean above = x->peak > x->peak_limit;
@@ -307,38 +377,52 @@ excursion_alert(NgRules *self, NgAlert *a, NgRule rule, const Excursion *x, guin
 		a->unit = "Hz";
 		g_snprintf(
 		    a->message, sizeof a->message, "Needle speed %s Hz on %s is %s the plan's %s of %s Hz.",
-		    value_text(&a->measured, m, sizeof m), area_phrase(self->area), above ? "above" : "below",
+		    value_text(&a->measured, m, sizeof m), area_phrase(ctx->area), above ? "above" : "below",
 		    above ? "maximum" : "minimum", value_text(&a->limit, l, sizeof l));
 	} else {
-		value_string(&a->measured, np_area_to_string(self->area));
+		value_string(&a->measured, np_area_to_string(ctx->area));
 		value_string(&a->limit, self->plan_areas);
 		g_snprintf(a->message, sizeof a->message,
-			   "Needling on %s, which the plan does not include (%s).", area_phrase(self->area),
+			   "Needling on %s, which the plan does not include (%s).", area_phrase(ctx->area),
 			   self->plan_areas);
 	}
 }
 
 static void
-excursion_raise(NgRules *self, NgRule rule, Excursion *x, guint32 seq, gint64 t_ms)
+excursion_raise(NgRules *self, const Context *ctx, NgRule rule, Excursion *x, guint32 seq, gint64 t_ms)
 {
 	NgAlert a;
 
 	x->raised = TRUE;
 	x->raised_since = x->pending_since;
 	x->id = ++self->next_id;
-	excursion_alert(self, &a, rule, x, seq, t_ms);
+	excursion_alert(self, ctx, &a, rule, x, seq, t_ms);
+	if (ctx->replay) {
+		x->held = TRUE;
+		x->held_alert = a;
+		return;
+	}
 	emit(self, &a);
 }
 
 static void
-excursion_clear(NgRules *self, NgRule rule, Excursion *x, guint32 back_at, guint32 seq, gint64 t_ms)
+excursion_clear(NgRules *self, const Context *ctx, NgRule rule, Excursion *x, guint32 back_at, guint32 seq,
+		gint64 t_ms)
 {
 	NgAlert a;
 
-	excursion_alert(self, &a, rule, x, seq, t_ms);
 	x->raised = FALSE;
 	x->pending = FALSE;
-	emit_cleared(self, &a, seq, t_ms, (gint64)back_at - (gint64)x->raised_since);
+	if (x->inherited) {
+		x->inherited = FALSE;
+		return;
+	}
+	excursion_alert(self, ctx, &a, rule, x, seq, t_ms);
+	if (x->held) {
+		x->held = FALSE;
+		emit(self, &x->held_alert);
+	}
+	emit_cleared(self, &a, a.replayed, seq, t_ms, (gint64)back_at - (gint64)x->raised_since);
 }
 
 static inline void
@@ -353,8 +437,8 @@ excursion_track_peak(Excursion *x, guint16 value, guint16 limit, guint16 excess)
 
 /* The slow path: the condition differs from the state, or a change was pending. */
 static void
-excursion_change(NgRules *self, NgRule rule, Excursion *x, gboolean over, guint16 value, guint16 limit,
-		 guint16 excess, const NpTelemetryRecord *rec, gint64 t_ms)
+excursion_change(NgRules *self, const Context *ctx, NgRule rule, Excursion *x, gboolean over, guint16 value,
+		 guint16 limit, guint16 excess, const NpTelemetryRecord *rec, gint64 t_ms)
 {
 	if (over == x->raised) {
 		/* the change did not last: back to the state we are in */
@@ -378,62 +462,71 @@ excursion_change(NgRules *self, NgRule rule, Excursion *x, gboolean over, guint1
 		return;
 	x->pending = FALSE;
 	if (over)
-		excursion_raise(self, rule, x, rec->seq, t_ms);
+		excursion_raise(self, ctx, rule, x, rec->seq, t_ms);
 	else
-		excursion_clear(self, rule, x, x->pending_since, rec->seq, t_ms);
+		excursion_clear(self, ctx, rule, x, x->pending_since, rec->seq, t_ms);
 }
 
 static inline void
-excursion_update(NgRules *self, NgRule rule, gboolean over, guint16 value, guint16 limit, guint16 excess,
-		 const NpTelemetryRecord *rec, gint64 t_ms)
+excursion_update(NgRules *self, Context *ctx, NgRule rule, gboolean over, guint16 value, guint16 limit,
+		 guint16 excess, const NpTelemetryRecord *rec, gint64 t_ms)
 {
-	Excursion *x = &self->excursions[rule];
+	Excursion *x = &ctx->excursions[rule];
 
 	if (G_LIKELY(over == x->raised && !x->pending)) {
 		if (over)
 			excursion_track_peak(x, value, limit, excess);
 		return;
 	}
-	excursion_change(self, rule, x, over, value, limit, excess, rec, t_ms);
+	excursion_change(self, ctx, rule, x, over, value, limit, excess, rec, t_ms);
 }
 
-/* Closes the per-area alerts, now: the pen left the area, or the session ended. */
+/* Closes the per-area alerts of @ctx, now: the pen left the area, the replay or the session ended. */
 static void
-close_area_alerts(NgRules *self, guint32 seq, gint64 t_ms)
+close_area_alerts(NgRules *self, Context *ctx, guint32 seq, gint64 t_ms)
 {
 	for (guint r = 0; r < N_EXCURSIONS; r++) {
-		Excursion *x = &self->excursions[r];
+		Excursion *x = &ctx->excursions[r];
 
 		if (x->raised)
-			excursion_clear(self, (NgRule)r, x, self->last_offset, seq, t_ms);
+			excursion_clear(self, ctx, (NgRule)r, x, ctx->last_offset, seq, t_ms);
 		x->pending = FALSE;
 	}
-	clear_conditions(self, NG_RULE_AREA_TIME_EXCEEDED, G_MAXUINT, seq, t_ms);
+	if (!ctx->replay)
+		clear_conditions(self, NG_RULE_AREA_TIME_EXCEEDED, G_MAXUINT, seq, t_ms);
 }
 
 /* ---- per record ------------------------------------------------------------------ */
 
 static void
-set_area(NgRules *self, guint8 area)
+set_area(Context *ctx, guint8 area)
 {
-	self->area = area;
-	self->area_slot = area < NP_AREA_COUNT ? area : AREA_UNKNOWN;
+	ctx->area = area;
+	ctx->area_slot = area < NP_AREA_COUNT ? area : AREA_UNKNOWN;
 }
 
 static void
-raise_area_time(NgRules *self, const AreaLimits *lim, guint64 time_ms, guint32 seq, gint64 t_ms)
+raise_area_time(NgRules *self, const Context *ctx, const AreaLimits *lim, guint64 time_ms, guint32 seq,
+		gint64 t_ms)
 {
 	NgAlert a;
 	char m[32];
 
-	alert_init(self, &a, NG_RULE_AREA_TIME_EXCEEDED, NG_ALERT_RAISED, seq, t_ms);
+	alert_init_in(self, ctx, &a, NG_RULE_AREA_TIME_EXCEEDED, NG_ALERT_RAISED, seq, t_ms);
 	value_fixed(&a.measured, time_ms, 3);
 	value_fixed(&a.limit, lim->max_time_ms, 3);
 	a.unit = "s";
-	g_snprintf(
-	    a.message, sizeof a.message, "Needling time on %s has reached %s s, more than the plan's %u s.",
-	    area_phrase(self->area), value_text(&a.measured, m, sizeof m), (guint)(lim->max_time_ms / 1000));
-	raise_condition(self, &a, 0);
+	g_snprintf(a.message, sizeof a.message,
+		   "Needling time on %s has reached %s s, more than the plan's %u s.", area_phrase(ctx->area),
+		   value_text(&a.measured, m, sizeof m), (guint)(lim->max_time_ms / 1000));
+	if (ctx->open && !ctx->replay) {
+		raise_condition(self, &a, 0);
+		return;
+	}
+	/* exceeded back then, in an area the pen has left: raised and cleared at once */
+	a.id = ++self->next_id;
+	emit(self, &a);
+	emit_cleared(self, &a, TRUE, seq, t_ms, 0);
 }
 
 static void
@@ -454,7 +547,8 @@ raise_too_long(NgRules *self, guint64 elapsed_ms, guint32 seq, gint64 t_ms)
 
 /* Depth and speed against the area's limits; TRUE when the record is within the plan. */
 static inline gboolean
-check_limits(NgRules *self, const AreaLimits *lim, const NpTelemetryRecord *rec, gboolean active, gint64 t_ms)
+check_limits(NgRules *self, Context *ctx, const AreaLimits *lim, const NpTelemetryRecord *rec,
+	     gboolean active, gint64 t_ms)
 {
 	guint16 d = rec->depth_centi_mm;
 	guint16 s = rec->speed_deci_hz;
@@ -464,18 +558,18 @@ check_limits(NgRules *self, const AreaLimits *lim, const NpTelemetryRecord *rec,
 	gboolean fast;
 
 	if (G_UNLIKELY(!lim->present)) {
-		excursion_update(self, NG_RULE_AREA_NOT_IN_PLAN, active, 0, 0, 1, rec, t_ms);
+		excursion_update(self, ctx, NG_RULE_AREA_NOT_IN_PLAN, active, 0, 0, 1, rec, t_ms);
 		return FALSE;
 	}
 	deep = active && d > lim->depth_max;
 	shallow = active && d < lim->depth_min;
 	slow = active && s < lim->speed_min;
 	fast = active && s > lim->speed_max;
-	excursion_update(self, NG_RULE_DEPTH_ABOVE_MAX, deep, d, lim->depth_max,
+	excursion_update(self, ctx, NG_RULE_DEPTH_ABOVE_MAX, deep, d, lim->depth_max,
 			 (guint16)(d - lim->depth_max), rec, t_ms);
-	excursion_update(self, NG_RULE_DEPTH_BELOW_MIN, shallow, d, lim->depth_min,
+	excursion_update(self, ctx, NG_RULE_DEPTH_BELOW_MIN, shallow, d, lim->depth_min,
 			 (guint16)(lim->depth_min - d), rec, t_ms);
-	excursion_update(self, NG_RULE_SPEED_OUT_OF_RANGE, slow || fast, s,
+	excursion_update(self, ctx, NG_RULE_SPEED_OUT_OF_RANGE, slow || fast, s,
 			 slow ? lim->speed_min : lim->speed_max,
 			 (guint16)(slow ? lim->speed_min - s : s - lim->speed_max), rec, t_ms);
 	return active && !deep && !shallow && !slow && !fast;
@@ -483,66 +577,253 @@ check_limits(NgRules *self, const AreaLimits *lim, const NpTelemetryRecord *rec,
 
 /* Replayed records jump back in time: debounce on their own run, not across the jump. */
 static void
-restart_debounce(NgRules *self)
+restart_debounce(Context *ctx)
 {
 	for (guint r = 0; r < N_EXCURSIONS; r++)
-		self->excursions[r].pending = FALSE;
+		ctx->excursions[r].pending = FALSE;
 }
 
-/*
- * A replayed record from another area than the pen's current one (sent
- * again after a gap): it counts in its own area's figures, but it neither
- * moves the pen back to that area nor raises alerts there, which would close
- * and reopen the live excursions for a past moment.
- */
-static void
-record_replayed_elsewhere(NgRules *self, const NpTelemetryRecord *rec)
-{
-	guint slot = rec->area < NP_AREA_COUNT ? rec->area : AREA_UNKNOWN;
-	const AreaLimits *lim = &self->limits[slot];
-	gboolean active = (rec->flags & NP_TELEMETRY_FLAG_MOTOR) != 0;
-	gboolean within = self->plan != NULL && active && lim->present &&
-			  rec->depth_centi_mm >= lim->depth_min && rec->depth_centi_mm <= lim->depth_max &&
-			  rec->speed_deci_hz >= lim->speed_min && rec->speed_deci_hz <= lim->speed_max;
+/* ---- needling time, whatever the arrival order ------------------------------------ */
 
-	ng_summary_add_record(self->summary, slot, rec, active, within, 0);
+/* Bit per excursion rule: over the limit (raised and staying, or about to be), raised. */
+static void
+excursion_masks(const Context *ctx, guint8 *over, guint8 *raised)
+{
+	*over = 0;
+	*raised = 0;
+	for (guint r = 0; r < N_EXCURSIONS; r++) {
+		const Excursion *x = &ctx->excursions[r];
+
+		*over |= (guint8)((x->raised != x->pending) << r);
+		*raised |= (guint8)(x->raised << r);
+	}
+}
+
+static guint32
+pair_ms(const Point *a, const Point *b)
+{
+	if (!a->active || !b->active || b->offset_ms <= a->offset_ms)
+		return 0;
+	return MIN(b->offset_ms - a->offset_ms, NG_RULES_MAX_STEP_MS);
+}
+
+/* The pair (a, b) is no longer consecutive: a record came between them. */
+static void
+take_pair(NgRules *self, const Point *a, const Point *b)
+{
+	NgSummaryArea *area = &self->summary->areas[b->slot];
+
+	area->time_ms -= MIN(area->time_ms, pair_ms(a, b));
+}
+
+/* The pair (a, b) is consecutive: its time goes to b's area. @ctx found b. */
+static void
+give_pair(NgRules *self, Context *ctx, const Point *a, const Point *b, guint32 seq, gint64 t_ms)
+{
+	const AreaLimits *lim = &self->limits[b->slot];
+	guint64 *time_ms = &self->summary->areas[b->slot].time_ms;
+	guint32 ms = pair_ms(a, b);
+	guint64 before = *time_ms;
+
+	if (ms == 0)
+		return;
+	*time_ms += ms;
+	if (self->plan == NULL || !lim->present || *time_ms <= lim->max_time_ms)
+		return;
+	if (b->slot == self->live.area_slot) {
+		/* the pen is there now: once per visit (leaving clears it) */
+		if (!condition_open(self, NG_RULE_AREA_TIME_EXCEEDED, 0))
+			raise_area_time(self, &self->live, lim, *time_ms, seq, t_ms);
+	} else if (before <= lim->max_time_ms) {
+		Context then = {.replay = TRUE, .rec_replayed = TRUE};
+
+		set_area(&then, b->slot < NP_AREA_COUNT ? (guint8)b->slot : ctx->area);
+		raise_area_time(self, &then, lim, *time_ms, seq, t_ms);
+	}
+}
+
+/* Counts the record's needling time with its neighbours by seq among the records received. */
+static void
+account_time(NgRules *self, Context *ctx, const NpTelemetryRecord *rec, gboolean active, gint64 t_ms)
+{
+	Point p = {rec->seq, rec->offset_ms, (guint8)ctx->area_slot, active, 0, 0};
+	guint i = self->runs->len;
+	Run *before;
+	Run *after;
+
+	while (i > 0 && g_array_index(self->runs, Run, i - 1).first > rec->seq)
+		i--;
+	before = i > 0 ? &g_array_index(self->runs, Run, i - 1) : NULL;
+	after = i < self->runs->len ? &g_array_index(self->runs, Run, i) : NULL;
+	if (before != NULL && rec->seq <= before->last)
+		return; /* counted already */
+	excursion_masks(ctx, &p.over, &p.raised);
+	if (ctx->replay && after != NULL && after->first == rec->seq + 1) {
+		ctx->joined = TRUE;
+		ctx->joined_head = after->head;
+	}
+	if (before != NULL && after != NULL)
+		take_pair(self, &before->tail, &after->head);
+	if (before != NULL)
+		give_pair(self, ctx, &before->tail, &p, rec->seq, t_ms);
+	if (after != NULL)
+		give_pair(self, ctx, &p, &after->head, rec->seq, t_ms);
+
+	if (before != NULL && before->last + 1 == rec->seq) {
+		before->last = rec->seq;
+		before->tail = p;
+		if (after != NULL && after->first == rec->seq + 1) {
+			before->last = after->last;
+			before->tail = after->tail;
+			g_array_remove_index(self->runs, i);
+		}
+	} else if (after != NULL && after->first == rec->seq + 1) {
+		after->first = rec->seq;
+		after->head = p;
+	} else {
+		Run r = {rec->seq, rec->seq, p, p};
+
+		g_array_insert_val(self->runs, i, r);
+		if (self->runs->len > MAX_RUNS) {
+			/* the two oldest become one: their pair stays counted as it is */
+			Run *r0 = &g_array_index(self->runs, Run, 0);
+			Run *r1 = &g_array_index(self->runs, Run, 1);
+
+			r0->last = r1->last;
+			r0->tail = r1->tail;
+			g_array_remove_index(self->runs, 1);
+		}
+	}
+}
+
+/* The area a record below everything seen was in: its own, else the one of the record before it. */
+static guint8
+area_before(NgRules *self, const NpTelemetryRecord *rec)
+{
+	if (rec->flags & NP_TELEMETRY_FLAG_AREA)
+		return rec->area;
+	for (guint i = self->runs->len; i > 0; i--) {
+		const Run *r = &g_array_index(self->runs, Run, i - 1);
+
+		if (r->first < rec->seq)
+			return r->tail.slot < NP_AREA_COUNT ? r->tail.slot : self->live.area;
+	}
+	return self->live.area;
+}
+
+/* The replay context is over: what it raised is told and cleared at its last record, unless it
+ * goes on in the records after the hole (the live excursion there is the same one). */
+static void
+finish_past(NgRules *self)
+{
+	Context *ctx = &self->past;
+	const Point *next = &ctx->joined_head;
+
+	if (!ctx->open)
+		return;
+	for (guint r = 0; r < N_EXCURSIONS; r++) {
+		Excursion *x = &ctx->excursions[r];
+
+		if (x->raised && ctx->joined && next->seq == ctx->last_seq + 1 && (next->over & (1u << r)) &&
+		    next->slot == ctx->area_slot)
+			x->inherited = TRUE;
+	}
+	ctx->rec_replayed = TRUE;
+	close_area_alerts(self, ctx, ctx->last_seq, ctx->last_t_ms);
+	ctx->open = FALSE;
+}
+
+/* A replay that starts right after a record the live context checked: the excursions raised
+ * there go on (the live context cleared them when it saw them end, or will). */
+static void
+inherit_excursions(NgRules *self, Context *ctx, guint32 seq)
+{
+	for (guint i = self->runs->len; i > 0; i--) {
+		const Run *run = &g_array_index(self->runs, Run, i - 1);
+
+		if (run->last + 1 < seq)
+			break;
+		if (run->last + 1 != seq || run->tail.seq != run->last || run->tail.slot != ctx->area_slot)
+			continue;
+		for (guint r = 0; r < N_EXCURSIONS; r++) {
+			if (run->tail.raised & (1u << r)) {
+				ctx->excursions[r].raised = TRUE;
+				ctx->excursions[r].inherited = TRUE;
+			}
+		}
+	}
+}
+
+/* The context for a record below the live ones: the replay going on if it continues it. */
+static Context *
+past_context(NgRules *self, const NpTelemetryRecord *rec)
+{
+	Context *ctx = &self->past;
+
+	if (ctx->open && rec->seq > ctx->last_seq && !ctx->joined)
+		return ctx;
+	finish_past(self);
+	memset(ctx->excursions, 0, sizeof ctx->excursions);
+	ctx->joined = FALSE;
+	set_area(ctx, area_before(self, rec));
+	ctx->open = TRUE;
+	ctx->last_offset = rec->offset_ms;
+	inherit_excursions(self, ctx, rec->seq);
+	return ctx;
+}
+
+static void
+context_area_changed(NgRules *self, Context *ctx, guint8 area, guint32 seq, gint64 t_ms)
+{
+	if (area == ctx->area)
+		return;
+	close_area_alerts(self, ctx, seq, t_ms);
+	set_area(ctx, area);
 }
 
 void
 ng_rules_record(NgRules *self, const NpTelemetryRecord *rec, gint64 t_ms)
 {
 	const AreaLimits *lim;
-	gboolean active = (rec->flags & NP_TELEMETRY_FLAG_MOTOR) != 0;
+	gboolean active = (rec->flags & (NP_TELEMETRY_FLAG_MOTOR | NP_TELEMETRY_FLAG_CONTACT)) ==
+			  (NP_TELEMETRY_FLAG_MOTOR | NP_TELEMETRY_FLAG_CONTACT);
 	gboolean within = FALSE;
-	guint32 step = 0;
+	Context *ctx;
 
 	if (G_UNLIKELY(!self->in_session || rec->session_id != self->session_id))
 		return;
-	if ((rec->flags & NP_TELEMETRY_FLAG_AREA) && G_UNLIKELY(rec->area != self->area)) {
-		if (rec->flags & NP_TELEMETRY_FLAG_REPLAYED) {
-			record_replayed_elsewhere(self, rec);
-			return;
-		}
-		ng_rules_area_changed(self, rec->area, rec->seq, t_ms);
+	if (G_LIKELY(!self->have_live_seq || rec->seq > self->live_seq)) {
+		ctx = &self->live;
+		self->live_seq = rec->seq;
+		self->have_live_seq = TRUE;
+	} else {
+		ctx = past_context(self, rec);
 	}
-	if (G_UNLIKELY(rec->offset_ms < self->last_offset))
-		restart_debounce(self);
-	self->last_offset = rec->offset_ms;
-	if (rec->offset_ms > self->high_water) {
-		step = MIN(rec->offset_ms - self->high_water, NG_RULES_MAX_STEP_MS);
+	ctx->rec_replayed = (rec->flags & NP_TELEMETRY_FLAG_REPLAYED) != 0;
+	if ((rec->flags & NP_TELEMETRY_FLAG_AREA) && G_UNLIKELY(rec->area != ctx->area))
+		context_area_changed(self, ctx, rec->area, rec->seq, t_ms);
+	if (G_UNLIKELY(rec->offset_ms < ctx->last_offset))
+		restart_debounce(ctx);
+	ctx->last_offset = rec->offset_ms;
+	ctx->last_seq = rec->seq;
+	ctx->last_t_ms = t_ms;
+	if (rec->offset_ms > self->high_water)
 		self->high_water = rec->offset_ms;
-	}
-	lim = &self->limits[self->area_slot];
+	lim = &self->limits[ctx->area_slot];
 	if (self->plan != NULL) {
 		if (G_UNLIKELY(self->high_water > self->max_session_ms && !self->session_too_long))
 			raise_too_long(self, self->high_water, rec->seq, t_ms);
-		within = check_limits(self, lim, rec, active, t_ms);
+		within = check_limits(self, ctx, lim, rec, active, t_ms);
 	}
-	ng_summary_add_record(self->summary, self->area_slot, rec, active, within, step);
-	if (G_UNLIKELY(active && lim->present &&
-		       self->summary->areas[self->area_slot].time_ms > lim->max_time_ms) &&
-	    !condition_open(self, NG_RULE_AREA_TIME_EXCEEDED, 0))
-		raise_area_time(self, lim, self->summary->areas[self->area_slot].time_ms, rec->seq, t_ms);
+	ng_summary_add_record(self->summary, ctx->area_slot, rec, active, within, 0);
+	account_time(self, ctx, rec, active, t_ms);
+}
+
+void
+ng_rules_replay_done(NgRules *self)
+{
+	if (self->in_session)
+		finish_past(self);
 }
 
 /* ---- events ---------------------------------------------------------------------- */
@@ -550,10 +831,10 @@ ng_rules_record(NgRules *self, const NpTelemetryRecord *rec, gint64 t_ms)
 void
 ng_rules_area_changed(NgRules *self, guint8 area, guint32 seq, gint64 t_ms)
 {
-	if (!self->in_session || area == self->area)
+	if (!self->in_session)
 		return;
-	close_area_alerts(self, seq, t_ms);
-	set_area(self, area);
+	self->live.rec_replayed = FALSE;
+	context_area_changed(self, &self->live, area, seq, t_ms);
 }
 
 static void
@@ -653,6 +934,19 @@ ng_rules_telemetry_gap(NgRules *self, guint32 first, guint32 last, gint64 t_ms)
 	emit(self, &a);
 }
 
+void
+ng_rules_session_failed(NgRules *self, guint32 seq, gint64 t_ms)
+{
+	NgAlert a;
+
+	if (!self->in_session || self->summary->alerts_by_rule[NG_RULE_DEVICE_ERROR] > 0)
+		return;
+	alert_init(self, &a, NG_RULE_DEVICE_ERROR, NG_ALERT_RAISED, seq, t_ms);
+	value_string(&a.measured, "device_error");
+	g_strlcpy(a.message, "The pen ended the session because of an error.", sizeof a.message);
+	raise_condition(self, &a, 0);
+}
+
 /* ---- session ----------------------------------------------------------------------- */
 
 static void
@@ -720,12 +1014,17 @@ reset_session(NgRules *self, const NgSessionStart *start, NgPlan *plan)
 	self->in_session = TRUE;
 	self->session_id = start->session_id;
 	self->start_ms = start->start_ms;
-	set_area(self, start->area);
-	self->last_offset = 0;
+	memset(&self->live, 0, sizeof self->live);
+	self->live.open = TRUE;
+	set_area(&self->live, start->area);
+	memset(&self->past, 0, sizeof self->past);
+	self->past.replay = TRUE;
+	self->have_live_seq = FALSE;
+	self->live_seq = 0;
+	g_array_set_size(self->runs, 0);
 	self->high_water = 0;
 	self->next_id = 0;
 	self->session_too_long = FALSE;
-	memset(self->excursions, 0, sizeof self->excursions);
 	g_array_set_size(self->open, 0);
 	g_array_set_size(self->alerts, 0);
 	ng_summary_reset(self->summary, plan, start->session_id, start->start_ms);
@@ -761,11 +1060,13 @@ ng_rules_session_end(NgRules *self, guint32 seq, gint64 t_ms, guint32 duration_m
 		return;
 	if (self->plan != NULL && !self->session_too_long && duration_ms > self->max_session_ms)
 		raise_too_long(self, duration_ms, seq, t_ms);
-	close_area_alerts(self, seq, t_ms);
+	finish_past(self);
+	self->live.rec_replayed = FALSE;
+	close_area_alerts(self, &self->live, seq, t_ms);
 	while (self->open->len > 0) {
 		OpenCondition *c = &g_array_index(self->open, OpenCondition, 0);
 
-		emit_cleared(self, &c->alert, seq, t_ms, t_ms - c->alert.t_ms);
+		emit_cleared(self, &c->alert, FALSE, seq, t_ms, t_ms - c->alert.t_ms);
 		g_array_remove_index(self->open, 0);
 	}
 	self->in_session = FALSE;

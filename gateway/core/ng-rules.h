@@ -49,16 +49,23 @@ void ng_rules_session_start(NgRules *rules, const NgSessionStart *start, NgPlan 
 /*
  * One decoded record, in arrival order (replayed ones included, once each).
  * Records of another session id, or with no session open, are ignored.
- * Only records with the motor running count as needling: depth, speed and
- * area rules look at those; a pause ends an excursion. A record with an
+ * Only active records (motor running and skin contact) count as needling:
+ * depth, speed and area rules and the needling time look at those; a pause
+ * ends an excursion. A record above every sequence number seen is live: an
  * area field different from the current area changes the area (as
- * ng_rules_area_changed ()), unless it is replayed: a replayed record from
- * another area only counts in that area's summary figures. Costs a few ns;
- * no allocation unless an alert is emitted. The callback must not call
- * back into the engine.
+ * ng_rules_area_changed ()). A record below (it fills a hole: the pen sent
+ * it again) is checked in a replay context that starts where the pen was
+ * then and ends at ng_rules_replay_done (), the next replay, or the end of
+ * the session; its alerts have replayed set and are raised and cleared with
+ * the records' own seq, time and area. Costs a few ns; no allocation unless
+ * an alert is emitted or a hole opens. The callback must not call back into
+ * the engine.
  */
 void ng_rules_record(NgRules *rules, const NpTelemetryRecord *rec, gint64 t_ms);
 
+/* A replay (Report Stored Records) is over: what its records raised and did not clear is cleared
+ * at its last record. */
+void ng_rules_replay_done(NgRules *rules);
 /* The pen's area changed (event, or Set Area answered): clears the old area's alerts. */
 void ng_rules_area_changed(NgRules *rules, guint8 area, guint32 seq, gint64 t_ms);
 /* A cartridge was inserted / removed mid-session: the cartridge alerts follow it. */
@@ -69,6 +76,8 @@ void ng_rules_error_raised(NgRules *rules, guint16 code, guint32 seq, gint64 t_m
 void ng_rules_error_cleared(NgRules *rules, guint16 code, guint32 seq, gint64 t_ms);
 /* Records first..last (sequence numbers, inclusive) are lost for good. */
 void ng_rules_telemetry_gap(NgRules *rules, guint32 first, guint32 last, gint64 t_ms);
+/* The session ended with reason device_error: raises device_error unless one was raised in it. */
+void ng_rules_session_failed(NgRules *rules, guint32 seq, gint64 t_ms);
 /* The session ended: checks its length, then clears every open alert. The
  * summary stays readable until the next session starts. */
 void ng_rules_session_end(NgRules *rules, guint32 seq, gint64 t_ms, guint32 duration_ms);

@@ -289,6 +289,8 @@ session_finished(NgCheck *check, guint32 seq, gint64 t_ms, guint32 duration_ms, 
 	const NgAlert *alerts;
 	g_autoptr(GError) error = NULL;
 
+	if (g_strcmp0(reason, "device_error") == 0)
+		ng_rules_session_failed(check->rules, seq, t_ms);
 	ng_rules_session_end(check->rules, seq, t_ms, duration_ms);
 	alerts = ng_rules_get_alerts(check->rules, &n_alerts);
 	summary = ng_rules_get_summary(check->rules);
@@ -371,6 +373,12 @@ ng_check_session_lost(NgCheck *check, gint64 t_ms, gint64 session_start_ms, cons
 		return;
 	}
 	session_finished(check, 0, t_ms, duration, reason);
+}
+
+void
+ng_check_replay_done(NgCheck *check)
+{
+	ng_rules_replay_done(check->rules);
 }
 
 gboolean

@@ -78,6 +78,8 @@ void ng_check_session_lost(NgCheck *check, gint64 t_ms, gint64 session_start_ms,
 
 /* Records first..last are lost for good: the telemetry_gap alert, if a session is being checked
  * (TRUE); FALSE: no session, the caller reports the gap itself. */
+/* A Report Stored Records request is answered: the replayed records' alerts are closed. */
+void ng_check_replay_done(NgCheck *check);
 gboolean ng_check_gap(NgCheck *check, guint32 first, guint32 last, gint64 t_ms);
 
 /* The fields the last "ended" message adds (ng_summary_json_append_ended_fields ()), and its plan id;

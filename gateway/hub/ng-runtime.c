@@ -209,6 +209,8 @@ replay_done(NgRuntime *rt, gboolean ok, const NpControlResponse *resp)
 	else if (success)
 		g_info("pen %s: the pen replayed %u stored records", rt->serial, resp->records_sent);
 	ng_session_replay_end(rt->session, success, lost);
+	if (rt->check != NULL)
+		ng_check_replay_done(rt->check);
 	report_lost(rt, lost);
 	maybe_schedule_replay(rt, success ? REPLAY_DELAY_MS : REPLAY_RETRY_MS);
 }
@@ -308,6 +310,8 @@ catch_up_done(NgRuntime *rt, gboolean ok, const NpControlResponse *resp)
 			  ok ? np_result_code_to_string(resp->result) : "got no answer");
 	/* Asked from the first hole: what the pen no longer has is lost, said before the session ends. */
 	ng_session_replay_end(rt->session, success, lost);
+	if (rt->check != NULL)
+		ng_check_replay_done(rt->check);
 	report_lost(rt, lost);
 	reconcile_session(rt);
 	changed(rt);

@@ -466,6 +466,7 @@ append_alert_fields(GString *out, const NgAlert *a)
 	ng_json_member_string(out, "message", a->message);
 	ng_json_member_string(out, "state", ng_alert_state_to_string(a->state));
 	ng_json_member_uint(out, "id", a->id);
+	ng_json_member_bool(out, "replayed", a->replayed);
 	if (a->state == NG_ALERT_CLEARED)
 		ng_json_member_int(out, "duration_ms", a->duration_ms);
 }

@@ -98,21 +98,22 @@ def alerts_of(h, serial, session_id):
 def expected_summary(records, plan):
     """The summary the gateway must publish, recomputed from the records on the broker."""
     areas = {}
-    high_water = 0
+    prev = None
     for r in sorted(records, key=lambda r: r["seq"]):
         a = areas.setdefault(r["area"], {"records": 0, "active": 0, "within": 0, "time_ms": 0, "max": 0,
                                          "depth": 0, "speed": 0})
         depth = round(r["depth_mm"] * 100)
         speed = round(r["speed_hz"] * 10)
-        step = 0
-        if r["offset_ms"] > high_water:
-            step = min(r["offset_ms"] - high_water, 1000)
-            high_water = r["offset_ms"]
+        active = r["motor"] and r["contact"]
+        # needling time: consecutive active records by seq, the offset difference capped at 1 s,
+        # counted in the later record's area
+        if active and prev is not None and prev["motor"] and prev["contact"] and r["offset_ms"] > prev["offset_ms"]:
+            a["time_ms"] += min(r["offset_ms"] - prev["offset_ms"], 1000)
+        prev = r
         a["records"] += 1
-        if not r["motor"]:
+        if not active:
             continue
         a["active"] += 1
-        a["time_ms"] += step
         a["max"] = max(a["max"], depth)
         a["depth"] += depth
         a["speed"] += speed

@@ -305,7 +305,7 @@ depth_alert(void)
 	"\"rule\":\"depth_above_max\",\"area\":\"forehead\",\"measured\":0.51,\"limit\":0.50,\"unit\":"      \
 	"\"mm\","                                                                                            \
 	"\"message\":\"Needle depth 0.51 mm on the forehead is above the plan's maximum of 0.50 mm.\","      \
-	"\"state\":\"raised\",\"id\":1"
+	"\"state\":\"raised\",\"id\":1,\"replayed\":false"
 
 static NgAlert
 cartridge_alert(void)
@@ -332,7 +332,7 @@ cartridge_alert(void)
 	"\"session\":7,\"seq\":2,\"t\":\"2026-11-24T09:59:58.381Z\",\"severity\":\"critical\","              \
 	"\"rule\":\"cartridge_reused\",\"area\":\"forehead\",\"measured\":2,\"limit\":1,\"unit\":\"uses\","  \
 	"\"message\":\"Cartridge 12648430 is in its use number 2: cartridges are single use.\","             \
-	"\"state\":\"raised\",\"id\":2"
+	"\"state\":\"raised\",\"id\":2,\"replayed\":false"
 
 /* A pen in a session: every field set. */
 static NgPenSnapshot
@@ -1044,7 +1044,7 @@ test_alert(Fixture *fx, gconstpointer user_data)
 	    "\"severity\":\"critical\",\"rule\":\"depth_above_max\",\"area\":\"forehead\","
 	    "\"measured\":0.98,\"limit\":0.6,\"unit\":\"mm\",\"message\":\"Cleared after 1.0 s: needle "
 	    "depth 0.98 mm on the forehead is above the plan's maximum of 0.60 mm.\","
-	    "\"state\":\"cleared\",\"id\":2,\"duration_ms\":1000}");
+	    "\"state\":\"cleared\",\"id\":2,\"replayed\":false,\"duration_ms\":1000}");
 
 	/* Strings and nulls as measured and limit; no unit. */
 	clear_msgs(fx);
@@ -1079,12 +1079,12 @@ test_alert(Fixture *fx, gconstpointer user_data)
 		   "\"severity\":\"critical\",\"rule\":\"area_not_in_plan\",\"area\":\"neck\","
 		   "\"measured\":\"neck\",\"limit\":\"forehead,cheeks\",\"unit\":null,"
 		   "\"message\":\"Needling on the neck, which the plan does not list.\",\"state\":\"raised\","
-		   "\"id\":3}");
+		   "\"id\":3,\"replayed\":false}");
 	assert_msg(fx, 1, PEN "/alert", 1, FALSE,
 		   "{\"pen\":\"NP5EED0001\",\"session\":7,\"seq\":2,\"t\":\"2026-11-24T10:00:00.000Z\","
 		   "\"severity\":\"warning\",\"rule\":\"no_plan\",\"area\":\"unspecified\",\"measured\":null,"
 		   "\"limit\":null,\"unit\":null,\"message\":\"The session started with no plan: nothing is "
-		   "checked against limits.\",\"state\":\"raised\",\"id\":4}");
+		   "checked against limits.\",\"state\":\"raised\",\"id\":4,\"replayed\":false}");
 }
 
 /* As ng_rules_telemetry_gap () makes it: seq is the first lost record, measured their count. */
@@ -1130,20 +1130,22 @@ test_gap_alert(Fixture *fx, gconstpointer user_data)
 	    "{\"pen\":\"NP5EED0001\",\"session\":7,\"seq\":41,\"t\":\"2026-11-24T10:00:05.000Z\","
 	    "\"severity\":\"warning\",\"rule\":\"telemetry_gap\",\"area\":\"cheeks\",\"measured\":20,"
 	    "\"limit\":0,\"unit\":\"records\",\"message\":\"20 records (41 to 60) could not be recovered "
-	    "from the pen.\",\"state\":\"event\",\"id\":5,\"first_seq\":41,\"last_seq\":60}");
+	    "from the "
+	    "pen.\",\"state\":\"event\",\"id\":5,\"replayed\":false,\"first_seq\":41,\"last_seq\":60}");
 	assert_msg(
 	    fx, 1, PEN "/alert", 1, FALSE,
 	    "{\"pen\":\"NP5EED0001\",\"session\":7,\"seq\":100,\"t\":\"2026-11-24T10:00:05.000Z\","
 	    "\"severity\":\"warning\",\"rule\":\"telemetry_gap\",\"area\":\"cheeks\",\"measured\":1,"
 	    "\"limit\":0,\"unit\":\"records\",\"message\":\"1 record (100 to 100) could not be recovered "
-	    "from the pen.\",\"state\":\"event\",\"id\":5,\"first_seq\":100,\"last_seq\":100}");
+	    "from the "
+	    "pen.\",\"state\":\"event\",\"id\":5,\"replayed\":false,\"first_seq\":100,\"last_seq\":100}");
 	assert_msg(
 	    fx, 2, PEN "/alert", 1, FALSE,
 	    "{\"pen\":\"NP5EED0001\",\"session\":7,\"seq\":4294967290,"
 	    "\"t\":\"2026-11-24T10:00:05.000Z\",\"severity\":\"warning\",\"rule\":\"telemetry_gap\","
 	    "\"area\":\"cheeks\",\"measured\":6,\"limit\":0,\"unit\":\"records\",\"message\":\"6 records "
 	    "(4294967290 to 4294967295) could not be recovered from the pen.\",\"state\":\"event\","
-	    "\"id\":5,\"first_seq\":4294967290,\"last_seq\":4294967295}");
+	    "\"id\":5,\"replayed\":false,\"first_seq\":4294967290,\"last_seq\":4294967295}");
 }
 
 /* The same objects outside MQTT: the open alerts of a pen's state, the journal's list. */
@@ -1166,11 +1168,12 @@ test_alert_json(Fixture *fx, gconstpointer user_data)
 	g_assert_cmpstr(none, ==, "[]");
 	list = ng_publisher_alerts_to_json(alerts, 3);
 	assert_payload(
-	    list, "[{" DEPTH_ALERT_BODY "},{" CARTRIDGE_ALERT_BODY "},"
-		  "{\"session\":7,\"seq\":41,\"t\":\"2026-11-24T10:00:05.000Z\",\"severity\":\"warning\","
-		  "\"rule\":\"telemetry_gap\",\"area\":\"cheeks\",\"measured\":20,\"limit\":0,"
-		  "\"unit\":\"records\",\"message\":\"20 records (41 to 60) could not be recovered from "
-		  "the pen.\",\"state\":\"event\",\"id\":5,\"first_seq\":41,\"last_seq\":60}]");
+	    list,
+	    "[{" DEPTH_ALERT_BODY "},{" CARTRIDGE_ALERT_BODY "},"
+	    "{\"session\":7,\"seq\":41,\"t\":\"2026-11-24T10:00:05.000Z\",\"severity\":\"warning\","
+	    "\"rule\":\"telemetry_gap\",\"area\":\"cheeks\",\"measured\":20,\"limit\":0,"
+	    "\"unit\":\"records\",\"message\":\"20 records (41 to 60) could not be recovered from "
+	    "the pen.\",\"state\":\"event\",\"id\":5,\"replayed\":false,\"first_seq\":41,\"last_seq\":60}]");
 	/* Nothing was published. */
 	assert_n_msgs(fx, 0);
 }
@@ -1292,7 +1295,8 @@ test_escaping(Fixture *fx, gconstpointer user_data)
 		   ",\"session\":7,\"seq\":106,\"t\":\"2026-11-24T10:00:00.200Z\","
 		   "\"severity\":\"critical\",\"rule\":\"depth_above_max\",\"area\":\"forehead\","
 		   "\"measured\":0.51,\"limit\":0.50,\"unit\":\"mm\","
-		   "\"message\":\"Depth \\\"0.51\\\"\\n\xef\xbf\xbd\",\"state\":\"raised\",\"id\":1}");
+		   "\"message\":\"Depth "
+		   "\\\"0.51\\\"\\n\xef\xbf\xbd\",\"state\":\"raised\",\"id\":1,\"replayed\":false}");
 	for (guint i = 0; i < 5; i++)
 		assert_reads_back(msg_at(fx, i)->payload, "pen", BAD_SERIAL_BACK);
 }
@@ -1335,7 +1339,7 @@ test_time_range(Fixture *fx, gconstpointer user_data)
 		    "\"severity\":\"critical\",\"rule\":\"depth_above_max\",\"area\":\"forehead\","
 		    "\"measured\":0.51,\"limit\":0.50,\"unit\":\"mm\",\"message\":\"Needle depth "
 		    "0.51 mm on the forehead is above the plan's maximum of 0.50 mm.\","
-		    "\"state\":\"raised\",\"id\":1}",
+		    "\"state\":\"raised\",\"id\":1,\"replayed\":false}",
 		    cases[i].json);
 		assert_msg(fx, 0, PEN "/alert", 1, FALSE, alert);
 		ended = g_strdup_printf(

@@ -96,7 +96,7 @@ test_rules_depth_above_max(void)
 	    "{\"pen\":\"NP-0001\",\"session\":7,\"seq\":106,\"t\":\"2026-11-24T10:00:00.200Z\","
 	    "\"severity\":\"critical\",\"rule\":\"depth_above_max\",\"area\":\"forehead\",\"measured\":0.51,"
 	    "\"limit\":0.50,\"unit\":\"mm\",\"message\":\"Needle depth 0.51 mm on the forehead is above the "
-	    "plan's maximum of 0.50 mm.\",\"state\":\"raised\",\"id\":1}");
+	    "plan's maximum of 0.50 mm.\",\"state\":\"raised\",\"id\":1,\"replayed\":false}");
 	end_and_check_pairs(&f, 1000);
 	g_assert_cmpuint(f.alerts->len, ==, 2);
 	fixture_clear(&f);
@@ -175,8 +175,8 @@ test_rules_excursion_once_and_clear(void)
 	    cleared->message, ==,
 	    "Cleared after 3.0 s: needle depth 0.60 mm on the forehead is above the plan's maximum of "
 	    "0.50 mm.");
-	g_assert_nonnull(
-	    strstr(g_ptr_array_index(f.json, 1), "\"state\":\"cleared\",\"id\":1,\"duration_ms\":3040}"));
+	g_assert_nonnull(strstr(g_ptr_array_index(f.json, 1),
+				"\"state\":\"cleared\",\"id\":1,\"replayed\":false,\"duration_ms\":3040}"));
 	/* a second excursion is a second alert */
 	fixture_records(&f, 4000, 4400, 40, 55, 1000);
 	g_assert_cmpuint(fixture_count(&f, NG_RULE_DEPTH_ABOVE_MAX, NG_ALERT_RAISED), ==, 2);
@@ -637,6 +637,215 @@ test_rules_alerts_json(void)
 	fixture_clear(&f);
 }
 
+/* ---- arrival order ---------------------------------------------------------------- */
+
+#define ORDER_N 175u /* records, 40 ms apart */
+
+/* The session of the issue: forehead within the plan (2 s), forehead at 0.70 mm (1 s), the nose
+ * (1 s), the cheeks (3 s, over their 2 s); a pause of 120 ms on the cheeks. */
+static NpTelemetryRecord
+order_record(guint32 first_seq, guint i)
+{
+	guint32 offset = i * 40;
+	NpTelemetryRecord r = {
+	    .flags = NP_TELEMETRY_FLAG_AREA | MOTOR,
+	    .seq = first_seq + i,
+	    .session_id = SESSION_ID,
+	    .offset_ms = offset,
+	    .speed_deci_hz = 1000,
+	};
+
+	if (offset < 2000) {
+		r.area = NP_AREA_FOREHEAD;
+		r.depth_centi_mm = 40;
+	} else if (offset < 3000) {
+		r.area = NP_AREA_FOREHEAD;
+		r.depth_centi_mm = 70;
+	} else if (offset < 4000) {
+		r.area = NP_AREA_NOSE;
+		r.depth_centi_mm = 40;
+	} else {
+		r.area = NP_AREA_CHEEKS;
+		r.depth_centi_mm = 70;
+		if (offset >= 5000 && offset < 5120)
+			r.flags &= (guint8)~NP_TELEMETRY_FLAG_CONTACT;
+	}
+	return r;
+}
+
+/* Feeds the records in @order (indexes): one below an earlier one is flagged replayed, and a
+ * replayed one below the previous replayed one starts a new replay (the last one is done).
+ * Returns the alerts as "rule/area/state"; the summary's areas go to @summary_out. */
+static GPtrArray *
+order_run(const guint *order, NgSummary *summary_out)
+{
+	Fixture f;
+	NgSessionStart start;
+	g_autoptr(NgPlan) plan = NULL;
+	g_autoptr(GError) error = NULL;
+	GPtrArray *seen = g_ptr_array_new_with_free_func(g_free);
+	guint32 first_seq;
+	gint high = -1;
+	gint last_replayed = -1;
+
+	fixture_init(&f, NG_RULES_DEFAULT_DEBOUNCE_MS);
+	{
+		/* the fixture's plan with the cheeks' time down to 2 s; the nose is not in it */
+		g_autoptr(GString) text = g_string_new(fixture_plan);
+
+		g_assert_cmpuint(g_string_replace(text, "\"max_time_s\":600", "\"max_time_s\":2", 1), ==, 1);
+		plan = ng_plan_parse(text->str, -1, &error);
+	}
+	g_assert_no_error(error);
+	start = fixture_default_start(&f);
+	ng_rules_session_start(f.rules, &start, plan);
+	first_seq = f.seq;
+	for (guint k = 0; k < ORDER_N; k++) {
+		NpTelemetryRecord r = order_record(first_seq, order[k]);
+
+		if ((gint)order[k] < high) {
+			r.flags |= NP_TELEMETRY_FLAG_REPLAYED;
+			if ((gint)order[k] < last_replayed)
+				ng_rules_replay_done(f.rules);
+			last_replayed = (gint)order[k];
+		}
+		high = MAX(high, (gint)order[k]);
+		ng_rules_record(f.rules, &r, T0_MS + r.offset_ms);
+	}
+	ng_rules_replay_done(f.rules);
+	ng_rules_session_end(f.rules, first_seq + ORDER_N, T0_MS + ORDER_N * 40, ORDER_N * 40);
+	for (guint i = 0; i < f.alerts->len; i++) {
+		const NgAlert *a = fixture_alert(&f, i);
+
+		g_ptr_array_add(seen, g_strdup_printf("%s/%s/%s", ng_rule_to_string(a->rule),
+						      np_area_to_string(a->area),
+						      ng_alert_state_to_string(a->state)));
+	}
+	memcpy(summary_out->areas, ng_rules_get_summary(f.rules)->areas, sizeof summary_out->areas);
+	fixture_clear(&f);
+	return seen;
+}
+
+static gint
+cmp_strp(gconstpointer a, gconstpointer b)
+{
+	return g_strcmp0(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* The same session in several arrival orders: the same alerts (the late ones replayed) and the
+ * same summary, needling time included. */
+static void
+test_rules_arrival_order(void)
+{
+	guint in_order[ORDER_N];
+	guint one_hole[ORDER_N];
+	guint two_holes[ORDER_N];
+	guint interleaved[ORDER_N];
+	NgSummary want = {0};
+	g_autoptr(GPtrArray) expected = NULL;
+	guint n = 0;
+
+	for (guint i = 0; i < ORDER_N; i++)
+		in_order[i] = i;
+	expected = order_run(in_order, &want);
+	g_ptr_array_sort(expected, cmp_strp);
+	/* the issue's case: the link drops on the forehead (record 45) and comes back on the cheeks
+	 * (record 110); what the pen stored comes after */
+	for (guint i = 0; i < ORDER_N; i++)
+		if (i < 45 || i >= 110)
+			one_hole[n++] = i;
+	for (guint i = 45; i < 110; i++)
+		one_hole[n++] = i;
+	/* two outages whose edges fall inside excursions, the later one replayed first */
+	n = 0;
+	for (guint i = 0; i < ORDER_N; i++)
+		if (i < 40 || (i >= 60 && i < 90) || i >= 120)
+			two_holes[n++] = i;
+	for (guint i = 90; i < 120; i++)
+		two_holes[n++] = i;
+	for (guint i = 40; i < 60; i++)
+		two_holes[n++] = i;
+	/* the replay of 50..99 interleaved with the live records from 100 on */
+	n = 0;
+	for (guint i = 0; i < 50; i++)
+		interleaved[n++] = i;
+	for (guint i = 0; i < 75; i++) {
+		if (i < 50)
+			interleaved[n++] = 100 + i;
+		if (i < 50)
+			interleaved[n++] = 50 + i;
+		else
+			interleaved[n++] = 100 + i;
+	}
+
+	{
+		const struct {
+			const char *name;
+			const guint *order;
+		} runs[] = {
+		    {"one hole", one_hole},
+		    {"two holes", two_holes},
+		    {"interleaved", interleaved},
+		};
+
+		/* depth_above_max on the forehead, area_not_in_plan on the nose, area_time_exceeded on
+		 * the cheeks: each raised and cleared */
+		g_assert_cmpuint(expected->len, ==, 6);
+		for (guint r = 0; r < G_N_ELEMENTS(runs); r++) {
+			NgSummary got = {0};
+			g_autoptr(GPtrArray) alerts = order_run(runs[r].order, &got);
+
+			g_test_message("%s", runs[r].name);
+			g_ptr_array_sort(alerts, cmp_strp);
+			for (guint i = 0; i < alerts->len; i++)
+				g_test_message("  %s", (const char *)g_ptr_array_index(alerts, i));
+			g_assert_cmpuint(alerts->len, ==, expected->len);
+			for (guint i = 0; i < alerts->len; i++)
+				g_assert_cmpstr(g_ptr_array_index(alerts, i), ==,
+						g_ptr_array_index(expected, i));
+			for (guint a = 0; a < NP_AREA_COUNT; a++) {
+				g_assert_cmpuint(got.areas[a].records, ==, want.areas[a].records);
+				g_assert_cmpuint(got.areas[a].active_records, ==,
+						 want.areas[a].active_records);
+				g_assert_cmpuint(got.areas[a].within_plan, ==, want.areas[a].within_plan);
+				g_assert_cmpuint(got.areas[a].depth_max_centi_mm, ==,
+						 want.areas[a].depth_max_centi_mm);
+				g_assert_cmpuint(got.areas[a].time_ms, ==, want.areas[a].time_ms);
+			}
+		}
+	}
+	/* needling time by seq: the forehead's 75 records make 74 pairs, the nose's 25 records 25
+	 * (its first pair is with the forehead's last record, and counts for the nose) */
+	g_assert_cmpuint(want.areas[NP_AREA_FOREHEAD].time_ms, ==, 74 * 40);
+	g_assert_cmpuint(want.areas[NP_AREA_NOSE].time_ms, ==, 25 * 40);
+	/* the cheeks: 75 records, 3 of them lifted from the skin (4 pairs not needling) */
+	g_assert_cmpuint(want.areas[NP_AREA_CHEEKS].time_ms, ==, (75 - 4) * 40);
+}
+
+/* A session that ends with reason device_error raises device_error, unless one was raised in it. */
+static void
+test_rules_device_error_end(void)
+{
+	Fixture f;
+
+	fixture_init(&f, NG_RULES_DEFAULT_DEBOUNCE_MS);
+	fixture_start(&f, f.plan);
+	fixture_records(&f, 0, 400, 40, 40, 1000);
+	ng_rules_session_failed(f.rules, f.seq, T0_MS + 500);
+	ng_rules_session_end(f.rules, f.seq++, T0_MS + 500, 500);
+	g_assert_cmpuint(fixture_count(&f, NG_RULE_DEVICE_ERROR, NG_ALERT_RAISED), ==, 1);
+	g_assert_cmpuint(fixture_count(&f, NG_RULE_DEVICE_ERROR, NG_ALERT_CLEARED), ==, 1);
+	g_assert_cmpint(fixture_alert(&f, 0)->area, ==, NP_AREA_FOREHEAD);
+
+	fixture_start(&f, f.plan);
+	ng_rules_error_raised(f.rules, 0x0001, f.seq++, T0_MS + 100);
+	ng_rules_session_failed(f.rules, f.seq, T0_MS + 500);
+	ng_rules_session_end(f.rules, f.seq++, T0_MS + 500, 500);
+	/* the pen's own error only: one more in all, not two */
+	g_assert_cmpuint(fixture_count(&f, NG_RULE_DEVICE_ERROR, NG_ALERT_RAISED), ==, 2);
+	fixture_clear(&f);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -665,5 +874,7 @@ main(int argc, char **argv)
 	g_test_add_func("/rules/area-change-clears", test_rules_area_change_clears);
 	g_test_add_func("/rules/other-session-ignored", test_rules_other_session_ignored);
 	g_test_add_func("/rules/alerts-json", test_rules_alerts_json);
+	g_test_add_func("/rules/arrival-order", test_rules_arrival_order);
+	g_test_add_func("/rules/device-error-end", test_rules_device_error_end);
 	return g_test_run();
 }
