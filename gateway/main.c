@@ -142,6 +142,9 @@ status_cb(gpointer user_data)
 
 /* ---- command line and configuration -------------------------------------------------------------- */
 
+/* sysexits.h's EX_CONFIG: the configuration is wrong (RestartPreventExitStatus= in the unit). */
+#define NG_EXIT_CONFIG 78
+
 typedef struct {
 	char *config_path;
 	char *hub_id;
@@ -202,12 +205,29 @@ load_config(Options *opts, GError **error)
 	/* Only the default file may be missing: a file named on the command line must exist. */
 	if (!ng_config_load_file(config, path, opts->config_path == NULL, error))
 		return NULL;
-	override(&config->hub_id, opts->hub_id);
-	override(&config->url, opts->mqtt_url);
-	override(&config->state_dir, opts->state_dir);
-	override(&config->adapter, opts->adapter);
+	const struct {
+		char **field;
+		const char *value;
+		const char *key;
+		const char *option;
+	} overrides[] = {
+	    {&config->hub_id, opts->hub_id, "[gateway] hub_id:", "--hub-id"},
+	    {&config->url, opts->mqtt_url, "[mqtt] url:", "--mqtt-url"},
+	    {&config->state_dir, opts->state_dir, "[gateway] state_dir:", "--state-dir"},
+	    {&config->adapter, opts->adapter, "[bluetooth] adapter:", "--adapter"},
+	};
+	const char *blame = path;
+
+	for (gsize i = 0; i < G_N_ELEMENTS(overrides); i++)
+		override(overrides[i].field, (char *)overrides[i].value);
 	if (!ng_config_finish(config, error)) {
-		g_prefix_error(error, "%s: ", path);
+		/* a value given on the command line is not the file's fault */
+		for (gsize i = 0; i < G_N_ELEMENTS(overrides); i++) {
+			if (overrides[i].value != NULL &&
+			    g_str_has_prefix((*error)->message, overrides[i].key))
+				blame = overrides[i].option;
+		}
+		g_prefix_error(error, "%s: ", blame);
 		return NULL;
 	}
 	return g_steal_pointer(&config);
@@ -437,8 +457,9 @@ main(int argc, char **argv)
 	}
 	d.config = load_config(&opts, &error);
 	if (d.config == NULL) {
+		/* permanent until someone edits the file: the unit does not restart on this code */
 		g_printerr("needlegated: %s\n", error->message);
-		return 1;
+		return NG_EXIT_CONFIG;
 	}
 	d.loop = g_main_loop_new(NULL, FALSE);
 	if (start(&d, &error))

@@ -77,6 +77,8 @@ default_hub_id(void)
 		if (!g_ascii_isalnum(*p) && *p != '-' && *p != '_')
 			*p = '-';
 	}
+	if (strlen(id) > 64)
+		id[64] = '\0';
 	if (*id == '\0') {
 		g_free(id);
 		return g_strdup("hub");
@@ -243,6 +245,12 @@ load_group(NgConfig *config, GKeyFile *kf, const char *group, GError **error)
 		if (value == NULL)
 			return FALSE;
 		g_strstrip(value);
+		/* "hub_id=room-1   # comment": a key file has no comments after a value */
+		if (strstr(value, " #") != NULL || strstr(value, "\t#") != NULL)
+			return invalid(error, info,
+				       "'%s' has a comment after the value: a comment goes on a line of its "
+				       "own, starting with #",
+				       value);
 		if (!parse_value(config, info, value, error))
 			return FALSE;
 	}
@@ -323,6 +331,26 @@ check_topic_level(const char *group, const char *key, const char *value, gboolea
 	return TRUE;
 }
 
+/* hub_id: one topic level a person types and reads: [a-z0-9_-], 1 to 64 characters. */
+static gboolean
+check_hub_id(const char *value, GError **error)
+{
+	const KeyInfo *info = find_key("gateway", "hub_id");
+	gsize len = value != NULL ? strlen(value) : 0;
+
+	for (gsize i = 0; i < len; i++) {
+		if (!g_ascii_islower(value[i]) && !g_ascii_isdigit(value[i]) && value[i] != '-' &&
+		    value[i] != '_')
+			len = 0;
+	}
+	if (len == 0 || len > 64)
+		return invalid(error, info,
+			       "'%s' is not allowed: use 1 to 64 lower-case letters, digits, '-' or '_' "
+			       "(for example treatment-room-1)",
+			       value != NULL ? value : "");
+	return TRUE;
+}
+
 static gboolean
 check_url(const NgConfig *config, GError **error)
 {
@@ -343,6 +371,29 @@ check_url(const NgConfig *config, GError **error)
 	if (*rest == '\0' || *rest == ':' || *rest == '/')
 		return invalid(error, info, "'%s' names no host (for example mqtt://localhost:1883)",
 			       config->url);
+	for (const char *p = rest; *p != '\0'; p++) {
+		if (g_ascii_isspace(*p) || (guchar)*p < 0x20)
+			return invalid(error, info,
+				       "'%s' has a space in it: use mqtt://HOST[:PORT] (for example "
+				       "mqtt://localhost:1883)",
+				       config->url);
+	}
+	{
+		/* the port, after the last ':' unless that is inside an IPv6 address ([::1]) */
+		const char *colon = strrchr(rest, ':');
+		const char *bracket = strrchr(rest, ']');
+		guint64 port = 0;
+		g_autofree char *digits = NULL;
+
+		if (colon != NULL && (bracket == NULL || colon > bracket)) {
+			digits = g_strndup(colon + 1, strcspn(colon + 1, "/"));
+			if (!g_ascii_string_to_unsigned(digits, 10, 1, 65535, &port, NULL))
+				return invalid(error, info,
+					       "'%s': the port '%s' is not a number from 1 to 65535 (for "
+					       "example mqtt://localhost:1883)",
+					       config->url, digits);
+		}
+	}
 	return TRUE;
 }
 
@@ -354,7 +405,10 @@ check_readable(const char *key, const char *path, GError **error)
 	if (path == NULL)
 		return TRUE;
 	if (access(path, R_OK) != 0)
-		return invalid(error, info, "cannot read %s: %s", path, g_strerror(errno));
+		return invalid(error, info,
+			       "cannot read %s: %s; check the path, and that the daemon's user may read "
+			       "it",
+			       path, g_strerror(errno));
 	return TRUE;
 }
 
@@ -369,7 +423,10 @@ read_password(NgConfig *config, GError **error)
 	if (config->password_file == NULL)
 		return TRUE;
 	if (!g_file_get_contents(config->password_file, &data, NULL, &local))
-		return invalid(error, info, "%s", local->message);
+		return invalid(error, info,
+			       "%s; put the broker password on the first line of that file (mode 0600, "
+			       "owned by the daemon's user), or remove password_file",
+			       local->message);
 	/* The first line is the password: files written by echo end with a newline. */
 	nl = strpbrk(data, "\r\n");
 	if (nl != NULL)
@@ -396,7 +453,7 @@ check_files(NgConfig *config, GError **error)
 gboolean
 ng_config_finish(NgConfig *config, GError **error)
 {
-	if (!check_topic_level("gateway", "hub_id", config->hub_id, FALSE, error) ||
+	if (!check_hub_id(config->hub_id, error) ||
 	    !check_topic_level("mqtt", "base_topic", config->base_topic, TRUE, error) ||
 	    !check_url(config, error))
 		return FALSE;

@@ -96,7 +96,18 @@ test_bad_values(void)
 	    {"[mqtt]\nurl=mqtt://\n", "[mqtt] url: 'mqtt://' names no host"},
 	    {"[mqtt]\nbase_topic=a//b\n", "[mqtt] base_topic:"},
 	    {"[mqtt]\nbase_topic=a/#\n", "[mqtt] base_topic: 'a/#' may not contain"},
-	    {"[gateway]\nhub_id=room/1\n", "[gateway] hub_id: 'room/1' may not contain '/', '+' or '#'"},
+	    {"[gateway]\nhub_id=room/1\n",
+	     "[gateway] hub_id: 'room/1' is not allowed: use 1 to 64 lower-case"},
+	    {"[gateway]\nhub_id=Room 1\n", "[gateway] hub_id: 'Room 1' is not allowed"},
+	    {"[gateway]\nhub_id=room.1\n", "[gateway] hub_id: 'room.1' is not allowed"},
+	    {"[gateway]\nhub_id=room-1   # the treatment room\n",
+	     "[gateway] hub_id: 'room-1   # the treatment room' has a comment after the value: a comment "
+	     "goes "
+	     "on a line of its own"},
+	    {"[mqtt]\nurl=mqtt://local host\n", "[mqtt] url: 'mqtt://local host' has a space in it"},
+	    {"[mqtt]\nurl=mqtt://broker:99999\n",
+	     "[mqtt] url: 'mqtt://broker:99999': the port '99999' is not a "
+	     "number from 1 to 65535"},
 	    {"[gateway]\nstate_dir=relative/dir\n",
 	     "[gateway] state_dir: must be an absolute directory path"},
 	    {"[bluetooth]\nmax_connections=0\n",
@@ -107,7 +118,10 @@ test_bad_values(void)
 	    {"[bluetooth]\nadaptor=hci0\n", "[bluetooth] adaptor: unknown key"},
 	    {"[bluez]\nadapter=hci0\n", "[bluez]: unknown group"},
 	    {"[mqtt]\ncert_file=/etc/hostname\n", "[mqtt] key_file: a client certificate needs both"},
-	    {"[mqtt]\nusername=u\npassword_file=/nonexistent/pw\n", "[mqtt] password_file:"},
+	    {"[mqtt]\nusername=u\npassword_file=/nonexistent/pw\n",
+	     "[mqtt] password_file: Failed to open file “/nonexistent/pw”: No such file or directory; put "
+	     "the "
+	     "broker password on the first line"},
 	    {"[mqtt]\npassword_file=/etc/hostname\n", "[mqtt] username: must be set when password_file is"},
 	    {"[mqtt]\nca_file=/nonexistent/ca.pem\n", "[mqtt] ca_file: cannot read /nonexistent/ca.pem"},
 	    {"this is not a key file\n", "parse"},
@@ -196,10 +210,34 @@ test_example_is_defaults(void)
 	g_assert_null(config->username);
 }
 
+/* What the stricter checks must still accept. */
+static void
+test_good_values(void)
+{
+	static const char *const cases[] = {
+	    "[mqtt]\nurl=mqtts://[::1]:8883\n",
+	    "[mqtt]\nurl=mqtt://broker.clinic.example\n",
+	    "[mqtt]\nurl=mqtt://10.0.0.5:1883\n",
+	    "[gateway]\nhub_id=room_2-b\n",
+	    "# a comment on its own line\n[gateway]\nhub_id=a\n",
+	};
+
+	for (gsize i = 0; i < G_N_ELEMENTS(cases); i++) {
+		g_autoptr(NgConfig) config = ng_config_new();
+		g_autoptr(GError) error = NULL;
+
+		g_test_message("case %zu: %s", i, cases[i]);
+		g_assert_true(ng_config_load_data(config, cases[i], &error) &&
+			      ng_config_finish(config, &error));
+		g_assert_no_error(error);
+	}
+}
+
 int
 main(int argc, char **argv)
 {
 	g_test_init(&argc, &argv, NULL);
+	g_test_add_func("/config/good-values", test_good_values);
 	g_test_add_func("/config/defaults", test_defaults);
 	g_test_add_func("/config/all-keys", test_all_keys);
 	g_test_add_func("/config/bad-values", test_bad_values);

@@ -365,26 +365,28 @@ def test_cli():
     assert out.returncode == 2 and "--bogus" in out.stderr, out
     out = subprocess.run([daemon, "--config", "/nonexistent/needlegated.conf"], capture_output=True, text=True,
                          timeout=10)
-    assert out.returncode == 1 and "/nonexistent/needlegated.conf" in out.stderr, out
+    assert out.returncode == 78 and "/nonexistent/needlegated.conf" in out.stderr, out
     with tempfile.NamedTemporaryFile("w", suffix=".conf") as conf:
         conf.write("[mqtt]\ntelemetry_qos=7\n")
         conf.flush()
         out = subprocess.run([daemon, "--config", conf.name], capture_output=True, text=True, timeout=10)
-        assert out.returncode == 1, out
+        assert out.returncode == 78, out
         assert conf.name in out.stderr and "[mqtt] telemetry_qos: '7'" in out.stderr, out.stderr
         out = subprocess.run([daemon, "--config", conf.name, "--hub-id", "a/b"], capture_output=True, text=True,
                              timeout=10)
-        assert out.returncode == 1 and "telemetry_qos" in out.stderr, out.stderr
+        assert out.returncode == 78 and "telemetry_qos" in out.stderr, out.stderr
     # an override is checked like the key it overrides
     with tempfile.NamedTemporaryFile("w", suffix=".conf") as conf:
         conf.write("[gateway]\nstate_dir=/tmp\n")
         conf.flush()
         out = subprocess.run([daemon, "--config", conf.name, "--hub-id", "a/b"], capture_output=True, text=True,
                              timeout=10)
-        assert out.returncode == 1 and "[gateway] hub_id: 'a/b'" in out.stderr, out.stderr
+        # the value came from the command line: the message says so, not the file
+        assert out.returncode == 78 and "--hub-id: [gateway] hub_id: 'a/b'" in out.stderr, out.stderr
+        assert conf.name not in out.stderr, out.stderr
         out = subprocess.run([daemon, "--config", conf.name, "--mqtt-url", "http://x"], capture_output=True,
                              text=True, timeout=10)
-        assert out.returncode == 1 and "[mqtt] url: 'http://x'" in out.stderr, out.stderr
+        assert out.returncode == 78 and "--mqtt-url: [mqtt] url: 'http://x'" in out.stderr, out.stderr
 
 
 def test_systemd_notify():
