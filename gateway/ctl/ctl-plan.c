@@ -144,7 +144,7 @@ const NgCtlCommand ng_ctl_command_plan = {
 	    "  -h, --help  Show this help\n"
 	    "\n" NG_CTL_EXIT_STATUS_HELP "\n"
 	    "Examples:\n"
-	    "  needlectl plan assign NP5EED0001 /usr/share/doc/needlegate/plans/face-course.json\n"
+	    "  needlectl plan assign NP5EED0001 /usr/share/needlegate/plans/face-course.json\n"
 	    "  needlectl plan show NP5EED0001\n"
 	    "  needlectl plan clear NP5EED0001\n",
     .run = run_plan,
@@ -193,6 +193,27 @@ member_string(JsonObject *o, const char *name)
 		   : "-";
 }
 
+/* Alerts of a journal entry: raised ones and single events; a "cleared" is the end of one already
+ * counted. */
+static guint
+count_alerts(JsonNode *alerts)
+{
+	JsonArray *array;
+	guint n = 0;
+
+	if (alerts == NULL || !JSON_NODE_HOLDS_ARRAY(alerts))
+		return 0;
+	array = json_node_get_array(alerts);
+	for (guint i = 0; i < json_array_get_length(array); i++) {
+		JsonObject *a = json_array_get_object_element(array, i);
+
+		if (a != NULL &&
+		    g_strcmp0(json_object_get_string_member_with_default(a, "state", ""), "cleared") != 0)
+			n++;
+	}
+	return n;
+}
+
 static void
 print_sessions_table(JsonArray *sessions)
 {
@@ -209,9 +230,7 @@ print_sessions_table(JsonArray *sessions)
 			continue;
 		id = g_strdup_printf("%" G_GINT64_FORMAT,
 				     json_object_get_int_member_with_default(o, "session", 0));
-		n_alerts = g_strdup_printf("%u", alerts != NULL && JSON_NODE_HOLDS_ARRAY(alerts)
-						     ? json_array_get_length(json_node_get_array(alerts))
-						     : 0);
+		n_alerts = g_strdup_printf("%u", count_alerts(alerts));
 		g_ptr_array_add(rows, ng_ctl_row(member_string(o, "pen"), id, member_string(o, "start"),
 						 member_string(o, "end"), member_string(o, "plan_id"),
 						 member_string(o, "reason"), n_alerts, NULL));

@@ -97,6 +97,11 @@ def scenario_ctl_pair(h):
           "needlectl sessions shows it, ended by remote_stop")
     p = h.ctl("sessions", "--since", "1d")
     check(p.returncode == 0 and NEW_PEN in p.stdout and "remote_stop" in p.stdout, "needlectl sessions (table)")
+    # ALERTS counts alerts, not messages: no_plan was raised and cleared, that is one alert
+    row = [line.split() for line in p.stdout.splitlines() if NEW_PEN in line and "remote_stop" in line][0]
+    raised = [a for a in sessions[0]["alerts"] if a["state"] != "cleared"]
+    check(len(raised) == 1 and raised[0]["rule"] == "no_plan" and len(sessions[0]["alerts"]) == 2
+          and row[-1] == "1", "needlectl sessions counts the no_plan alert once: %r" % row)
 
 
 def scenario_wrong_passkey(h):
