@@ -40,6 +40,7 @@ struct _NgHub {
 	GArray *listeners;     /* Listener */
 	guint next_listener_id;
 	guint devices_id;
+	gboolean info_pending; /* bridge/info goes with the next bridge/devices */
 	gboolean mqtt_connected;
 	gint64 started_ms;
 	gint64 started_mono;
@@ -47,20 +48,40 @@ struct _NgHub {
 
 /* ---- notifications -------------------------------------------------------------------------------- */
 
-static gboolean
-devices_cb(gpointer user_data)
+/* bridge/devices now; @offline: as a clean stop leaves it, every pen shown disconnected. */
+static void
+publish_devices(NgHub *hub, gboolean offline)
 {
-	NgHub *hub = user_data;
 	g_autoptr(GPtrArray) addresses = ng_hub_dup_pen_addresses(hub);
 	g_autofree NgPenSnapshot *snaps = g_new0(NgPenSnapshot, MAX(addresses->len, 1));
 	guint n = 0;
 
-	hub->devices_id = 0;
 	for (guint i = 0; i < addresses->len; i++) {
-		if (ng_hub_get_pen_snapshot(hub, g_ptr_array_index(addresses, i), &snaps[n]))
-			n++;
+		if (!ng_hub_get_pen_snapshot(hub, g_ptr_array_index(addresses, i), &snaps[n]))
+			continue;
+		if (offline) {
+			snaps[n].connected = FALSE;
+			snaps[n].link = "offline";
+			snaps[n].telemetry_path = NULL;
+		}
+		n++;
 	}
 	ng_publisher_devices(hub->publisher, snaps, n);
+}
+
+/* What changed within the last DEVICES_DELAY_MS, said once: bridge/info first if the counts of
+ * pens served or connected may have changed (a dashboard must not wait for the info timer). */
+static gboolean
+devices_cb(gpointer user_data)
+{
+	NgHub *hub = user_data;
+
+	hub->devices_id = 0;
+	if (hub->info_pending) {
+		hub->info_pending = FALSE;
+		ng_hub_publish_info(hub);
+	}
+	publish_devices(hub, FALSE);
 	return G_SOURCE_REMOVE;
 }
 
@@ -225,11 +246,13 @@ pen_state_changed(NgPen *pen, int old_state, gpointer user_data)
 
 	touch_last_seen(hub, pen);
 	if (ng_pen_is_connected(pen)) {
+		hub->info_pending = TRUE; /* pens_connected */
 		if (rt != NULL)
 			ng_runtime_link_up(rt, &link_ops, pen, have_status, &status);
 		ng_publisher_bridge_event(hub->publisher, "connected", ng_pen_get_serial(pen),
 					  ng_pen_get_address(pen), NULL);
 	} else if (old_state == NG_PEN_STATE_READY) {
+		hub->info_pending = TRUE;
 		if (rt != NULL)
 			ng_runtime_link_down(rt);
 		ng_publisher_bridge_event(hub->publisher, "disconnected", ng_pen_get_serial(pen),
@@ -305,6 +328,7 @@ bluez_pen_added(NgBluez *bluez, NgPen *pen, gboolean paired_now, gpointer user_d
 	/* A bond made while we run (needlectl pair, bluetoothctl): the technician's news. */
 	if (paired_now)
 		ng_publisher_bridge_event(hub->publisher, "paired", NULL, ng_pen_get_address(pen), NULL);
+	hub->info_pending = TRUE; /* pens_served */
 	schedule_devices(hub);
 	notify_pen(hub, ng_pen_get_address(pen), FALSE);
 	notify_hub_changed(hub);
@@ -321,6 +345,7 @@ bluez_pen_removed(NgBluez *bluez, NgPen *pen, const char *why, gpointer user_dat
 	if (ng_pen_get_user_data(pen) != NULL)
 		ng_runtime_set_user_data(ng_pen_get_user_data(pen), NULL);
 	ng_pen_set_user_data(pen, NULL);
+	hub->info_pending = TRUE;
 	schedule_devices(hub);
 	notify_pen(hub, ng_pen_get_address(pen), TRUE);
 	notify_hub_changed(hub);
@@ -434,8 +459,8 @@ void
 ng_hub_publish_all(NgHub *hub)
 {
 	ng_publisher_online(hub->publisher, TRUE);
-	ng_hub_publish_info(hub);
 	g_clear_handle_id(&hub->devices_id, g_source_remove);
+	hub->info_pending = TRUE;
 	devices_cb(hub);
 }
 
@@ -444,24 +469,31 @@ ng_hub_publish_offline(NgHub *hub)
 {
 	GHashTableIter iter;
 	NgPen *pen;
+	NgHubSnapshot snap;
 
-	/* The will covers a crash; a clean stop says offline itself, for the hub and each pen. */
+	/* The will covers a crash; a clean stop says offline itself, for the hub and each pen, and
+	 * what stays retained agrees: bridge/devices and bridge/info count no pen connected. */
+	g_clear_handle_id(&hub->devices_id, g_source_remove);
+	hub->info_pending = FALSE;
 	if (hub->bluez != NULL) {
 		g_hash_table_iter_init(&iter, ng_bluez_get_pens(hub->bluez));
 		while (g_hash_table_iter_next(&iter, NULL, (gpointer *)&pen)) {
 			NgRuntime *rt = ng_pen_get_user_data(pen);
-			NgPenSnapshot snap;
+			NgPenSnapshot pen_snap;
 
 			if (rt == NULL)
 				continue;
-			fill_pen_snapshot(hub, pen, &snap);
-			snap.connected = FALSE;
-			snap.link = "offline";
-			snap.telemetry_path = NULL;
-			ng_runtime_publish_state(rt, &snap);
+			fill_pen_snapshot(hub, pen, &pen_snap);
+			pen_snap.connected = FALSE;
+			pen_snap.link = "offline";
+			pen_snap.telemetry_path = NULL;
+			ng_runtime_publish_state(rt, &pen_snap);
 		}
 	}
-	ng_hub_publish_info(hub);
+	publish_devices(hub, TRUE);
+	ng_hub_get_snapshot(hub, &snap);
+	snap.pens_connected = 0;
+	ng_publisher_info(hub->publisher, &snap);
 	ng_publisher_online(hub->publisher, FALSE);
 }
 
@@ -701,6 +733,28 @@ ng_hub_pair_finish(NgHub *hub, GAsyncResult *result, GError **error)
 	return g_task_propagate_pointer(G_TASK(result), error);
 }
 
+/*
+ * A removed pen's runtime: its session ends, its retained topics are cleared, and it is detached
+ * from the pen first. bluetoothd answers RemoveDevice of a connected pen before it reports the
+ * link down and the device gone (device_remove_connection () replies, then emits Connected, then
+ * removes the device): whatever the pen's object reports until then, and the plan being cleared,
+ * must not publish the pen's state again, which would leave it retained.
+ */
+static void
+forget_runtime(NgHub *hub, const char *serial)
+{
+	NgRuntime *rt = g_hash_table_lookup(hub->runtimes, serial);
+	NgPen *pen = rt != NULL ? ng_runtime_get_user_data(rt) : NULL;
+
+	if (rt == NULL)
+		return;
+	if (pen != NULL)
+		ng_pen_set_user_data(pen, NULL);
+	ng_runtime_set_user_data(rt, NULL);
+	ng_runtime_removed(rt);
+	schedule_devices(hub);
+}
+
 static void
 removed_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 {
@@ -713,10 +767,10 @@ removed_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 		g_task_return_error(task, g_steal_pointer(&error));
 		return;
 	}
-	/* The plan was for this pen's next patient; the journal keeps the finished sessions. */
 	/* Its session ends here (reason "removed"), its retained topics go. */
-	if (op->serial != NULL && g_hash_table_lookup(op->hub->runtimes, op->serial) != NULL)
-		ng_runtime_removed(g_hash_table_lookup(op->hub->runtimes, op->serial));
+	if (op->serial != NULL)
+		forget_runtime(op->hub, op->serial);
+	/* The plan was for this pen's next patient; the journal keeps the finished sessions. */
 	if (op->serial != NULL && !ng_assign_clear(op->hub->assign, op->serial, NULL, &store_error))
 		g_warning("pen %s removed, but its plan stays: %s", op->serial, store_error->message);
 	ng_audit_record(op->hub->audit, &op->who, "removed", op->serial, op->target, NULL);
