@@ -4,6 +4,7 @@
 #include "config.h"
 
 #include <stdio.h>
+#include <unistd.h>
 
 #include "ctl-client.h"
 
@@ -311,38 +312,115 @@ const NgCtlCommand ng_ctl_command_identify = {
 
 /* ---- remove --------------------------------------------------------------------------------------- */
 
+/* "Remove it and end session 3 now?": TRUE if the technician typed y or yes. */
+static gboolean
+confirm_end_session(const char *name, guint session)
+{
+	char line[16] = "";
+
+	printf("Pen %s is in session %u. Removing it ends the session now (reason \"removed\").\n"
+	       "Remove it? [y/N] ",
+	       name, session);
+	fflush(stdout);
+	if (fgets(line, sizeof line, stdin) == NULL)
+		return FALSE;
+	g_strstrip(line);
+	return g_ascii_strcasecmp(line, "y") == 0 || g_ascii_strcasecmp(line, "yes") == 0;
+}
+
 static int
 run_remove(int argc, char **argv)
 {
-	int status = one_pen_argument(&ng_ctl_command_remove, &argc, &argv);
+	gboolean force = FALSE;
+	gboolean json = FALSE;
+	const GOptionEntry entries[] = {
+	    {"force", 'f', 0, G_OPTION_ARG_NONE, &force, NULL, NULL},
+	    {NULL},
+	};
+	int status = 0;
+	int n = ng_ctl_parse(&ng_ctl_command_remove, entries, &json, &argc, &argv, &status);
 	g_autoptr(GError) error = NULL;
 	g_autoptr(NgCtlClient) client = NULL;
+	g_autoptr(NgDbusPen1) pen = NULL;
+	guint session = 0;
 
-	if (status >= 0)
+	if (n < 0)
 		return status;
+	if (n != 1) {
+		ng_ctl_usage_error("remove", n == 0 ? "no PEN given" : "expected one PEN, got %d arguments",
+				   n);
+		return NG_CTL_EXIT_USAGE;
+	}
 	client = ng_ctl_client_new(&error);
 	if (client == NULL)
 		return ng_ctl_fail("remove", error);
+	/* A pen the hub does not serve (bonded, never connected) has no session to lose. */
+	pen = ng_ctl_client_find_pen(client, argv[1], NULL);
+	if (pen != NULL && ng_dbus_pen1_get_session_active(pen))
+		session = ng_dbus_pen1_get_session(pen);
+	if (session != 0 && !force) {
+		if (json || !isatty(STDIN_FILENO)) {
+			fprintf(
+			    stderr,
+			    "needlectl: remove: pen %s is in session %u: removing it ends the session now "
+			    "(reason \"removed\"). Wait for the session to end, or add --force.\n",
+			    argv[1], session);
+			return NG_CTL_EXIT_FAILURE;
+		}
+		if (!confirm_end_session(argv[1], session)) {
+			printf("Not removed.\n");
+			return NG_CTL_EXIT_FAILURE;
+		}
+	}
 	if (!ng_dbus_gateway1_call_remove_sync(client->gateway, argv[1], NULL, &error))
 		return ng_ctl_fail("remove", error);
-	printf("Pen %s removed: it is no longer paired with this hub. Its finished sessions stay in the "
-	       "journal (needlectl sessions).\n",
-	       argv[1]);
+	if (json) {
+		g_autoptr(JsonBuilder) b = json_builder_new();
+		g_autoptr(JsonNode) node = NULL;
+
+		json_builder_begin_object(b);
+		json_builder_set_member_name(b, "pen");
+		json_builder_add_string_value(b, argv[1]);
+		json_builder_set_member_name(b, "removed");
+		json_builder_add_boolean_value(b, TRUE);
+		json_builder_set_member_name(b, "session_ended");
+		if (session != 0)
+			json_builder_add_int_value(b, session);
+		else
+			json_builder_add_null_value(b);
+		json_builder_end_object(b);
+		node = json_builder_get_root(b);
+		ng_ctl_print_json(node);
+		return NG_CTL_EXIT_OK;
+	}
+	printf("Pen %s removed: it is no longer paired with this hub.\n", argv[1]);
+	if (session != 0)
+		printf("Its session %u ended now (reason \"removed\"); it is in the journal with what came "
+		       "before the removal.\n",
+		       session);
+	printf("Its finished sessions stay in the journal (needlectl sessions).\n");
 	return NG_CTL_EXIT_OK;
 }
 
 const NgCtlCommand ng_ctl_command_remove = {
     .name = "remove",
-    .synopsis = "PEN",
+    .synopsis = "[--force] [--json] PEN",
     .summary = "Unpair a pen from this hub",
     .help = "Removes the pen's bond (a serial number or an address) from BlueZ, so the\n"
 	    "hub no longer serves it, and drops its plan. Its finished sessions stay in\n"
 	    "the journal. To use it here again, pair it again (needlectl scan, pair).\n"
 	    "\n"
+	    "A session under way ends at once (reason \"removed\"): needlectl asks first on\n"
+	    "a terminal, and refuses without a terminal (or with --json) unless --force.\n"
+	    "\n"
 	    "Options:\n"
-	    "  -h, --help  Show this help\n"
+	    "  -f, --force  Remove the pen even while a session is under way\n"
+	    "  --json       Print {\"pen\",\"removed\",\"session_ended\"} (the session that\n"
+	    "               the removal ended, or null)\n"
+	    "  -h, --help   Show this help\n"
 	    "\n" NG_CTL_EXIT_STATUS_HELP "\n"
-	    "Example:\n"
-	    "  needlectl remove NP5EED0001\n",
+	    "Examples:\n"
+	    "  needlectl remove NP5EED0001\n"
+	    "  needlectl remove --force NP5EED0001\n",
     .run = run_remove,
 };

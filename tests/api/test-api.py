@@ -164,8 +164,21 @@ def scenario_remove(h):
     h.wait_served(OLD_PEN)
     m = mqtt_client(h)
     try:
+        # a session under way: refused without a terminal, unless --force; then it says what happened
+        h.pen(OLD_PEN).call("StartSession")
+        nh.wait_until(lambda: json.loads(h.ctl("status", "--json", OLD_PEN).stdout)["session"]["active"], 15,
+                      "the session in needlectl status")
         p = h.ctl("remove", OLD_PEN)
-        check(p.returncode == 0, "needlectl remove")
+        check(p.returncode == 1 and "--force" in p.stderr and "session" in p.stderr and h.pen_object(OLD_PEN),
+              "needlectl remove during a session refuses without a terminal: %r" % p.stderr)
+        p = h.ctl("remove", "--force", "--json", OLD_PEN)
+        out = json.loads(p.stdout) if p.returncode == 0 else None
+        check(out is not None and out["removed"] is True and isinstance(out["session_ended"], int),
+              "needlectl remove --force --json says which session it ended: %r" % p.stdout)
+        ended = m.wait(on(lambda t, p: t == BASE + "/pens/%s/session" % OLD_PEN and isinstance(p, dict)
+                          and p.get("event") == "ended"), "the session's end").data
+        check(ended["reason"] == "removed" and ended["end_event_lost"] is True
+              and ended["session"] == out["session_ended"], "the session ended, reason removed: %r" % ended)
         nh.wait_until(lambda: h.pen_object(OLD_PEN) is None, 10, "the Pen1 object to go")
         check(not h.pen(OLD_PEN).prop("Paired"), "the bond is removed in BlueZ")
         ev = m.wait(on(lambda t, p: t == BASE + "/bridge/event" and isinstance(p, dict)
