@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "ng-control-point.h"
+#include "ng-test-loop.h"
 
 #define ADDRESS "AA:BB:CC:DD:EE:01"
 #define LABEL	"NP5EED0001"
@@ -48,33 +49,17 @@ struct _Fixture {
 
 /* ---- the main loop, bounded --------------------------------------------------------------------- */
 
-static void
-pump(void)
-{
-	while (g_main_context_iteration(NULL, FALSE))
-		;
-}
-
 static gboolean
-cap_reached_cb(gpointer user_data)
+call_done(gpointer data)
 {
-	*(gboolean *)user_data = TRUE;
-	return G_SOURCE_REMOVE;
+	return ((Call *)data)->n_calls > 0;
 }
 
 /* Runs the main loop until @call completed, at most @cap_ms; returns how long it ran, in ms. */
 static gint64
 wait_for_call(Call *call, guint cap_ms)
 {
-	gint64 start = g_get_monotonic_time();
-	gboolean cap = FALSE;
-	guint id = g_timeout_add(cap_ms, cap_reached_cb, &cap);
-
-	while (call->n_calls == 0 && !cap)
-		g_main_context_iteration(NULL, TRUE);
-	if (!cap)
-		g_source_remove(id);
-	return (g_get_monotonic_time() - start) / 1000;
+	return ng_test_run_while(call_done, call, cap_ms);
 }
 
 /* Runs the main loop until @until_us (monotonic). */
@@ -82,32 +67,9 @@ static void
 run_until(gint64 until_us)
 {
 	gint64 left_ms = (until_us - g_get_monotonic_time()) / 1000;
-	gboolean done = FALSE;
 
-	if (left_ms <= 0)
-		return;
-	g_timeout_add((guint)left_ms, cap_reached_cb, &done);
-	while (!done)
-		g_main_context_iteration(NULL, TRUE);
-}
-
-/* Whether a timer is attached to the main context: one left behind would fire into freed memory. */
-static gboolean
-timer_pending(void)
-{
-	GMainContext *ctx = g_main_context_default();
-	GPollFD fds[16];
-	gint priority = 0;
-	gint timeout = -1;
-	gint n;
-
-	pump();
-	g_assert_true(g_main_context_acquire(ctx));
-	g_main_context_prepare(ctx, &priority);
-	n = g_main_context_query(ctx, G_MAXINT, &timeout, fds, G_N_ELEMENTS(fds));
-	g_main_context_check(ctx, priority, fds, MIN(n, (gint)G_N_ELEMENTS(fds)));
-	g_main_context_release(ctx);
-	return timeout >= 0;
+	if (left_ms > 0)
+		ng_test_run_for((guint)left_ms);
 }
 
 /* ---- the pen's side ----------------------------------------------------------------------------- */
@@ -282,8 +244,8 @@ fixture_teardown(Fixture *fx, gconstpointer user_data)
 	(void)user_data;
 	g_clear_pointer(&fx->cp, ng_control_point_free);
 	fx->gone = TRUE;
-	pump();
-	g_assert_false(timer_pending());
+	ng_test_pump();
+	g_assert_false(ng_test_timer_pending());
 	g_array_unref(fx->written);
 	g_string_free(fx->log, TRUE);
 }
@@ -301,7 +263,7 @@ test_fifo(Fixture *fx, gconstpointer user_data)
 	submit(fx, &a, "set_time", &set_time);
 	submit(fx, &b, "identify", &identify);
 	submit(fx, &c, "stored", &stored);
-	pump();
+	ng_test_pump();
 	g_assert_cmpuint(fx->written->len, ==, 0);
 	g_assert_cmpuint(ng_control_point_get_current_op(fx->cp), ==, 0);
 
@@ -312,12 +274,12 @@ test_fifo(Fixture *fx, gconstpointer user_data)
 	g_assert_cmpuint(ng_control_point_get_current_op(fx->cp), ==, NP_OP_SET_TIME);
 	/* Ready again changes nothing: still one in flight. */
 	ng_control_point_set_ready(fx->cp, TRUE);
-	pump();
+	ng_test_pump();
 	g_assert_cmpuint(fx->written->len, ==, 1);
 	g_assert_cmpuint(a.n_calls, ==, 0);
 
 	g_assert_true(indicate(fx, NP_OP_SET_TIME, NP_RESULT_SUCCESS, 0));
-	pump();
+	ng_test_pump();
 	assert_call_ok(&a, NP_OP_SET_TIME, NP_RESULT_SUCCESS);
 	g_assert_cmpuint(fx->written->len, ==, 2);
 	g_assert_cmpuint(written_at(fx, 1)->req.op, ==, NP_OP_IDENTIFY);
@@ -325,14 +287,14 @@ test_fifo(Fixture *fx, gconstpointer user_data)
 
 	/* The pen may say no: that is an answer too. */
 	g_assert_true(indicate(fx, NP_OP_IDENTIFY, NP_RESULT_BUSY, 0));
-	pump();
+	ng_test_pump();
 	assert_call_ok(&b, NP_OP_IDENTIFY, NP_RESULT_BUSY);
 	g_assert_cmpuint(fx->written->len, ==, 3);
 	g_assert_cmpuint(written_at(fx, 2)->req.op, ==, NP_OP_REPORT_STORED_RECORDS);
 	g_assert_cmpuint(written_at(fx, 2)->req.u.first_seq, ==, 42);
 
 	g_assert_true(indicate(fx, NP_OP_REPORT_STORED_RECORDS, NP_RESULT_SUCCESS, 17));
-	pump();
+	ng_test_pump();
 	assert_call_ok(&c, NP_OP_REPORT_STORED_RECORDS, NP_RESULT_SUCCESS);
 	g_assert_cmpuint(c.resp.records_sent, ==, 17);
 	g_assert_cmpuint(ng_control_point_get_current_op(fx->cp), ==, 0);
@@ -416,13 +378,13 @@ test_unmatched_and_malformed(Fixture *fx, gconstpointer user_data)
 	g_assert_cmpint(st, !=, NP_OK);
 	g_assert_false(ng_control_point_indication(fx->cp, truncated, 0, &st, &offset));
 	g_assert_cmpint(st, !=, NP_OK);
-	pump();
+	ng_test_pump();
 	g_assert_cmpuint(a.n_calls, ==, 0);
 	g_assert_cmpuint(ng_control_point_get_current_op(fx->cp), ==, NP_OP_REPORT_STORED_RECORDS);
 	g_assert_cmpstr(fx->log->str, ==, "write:report_stored_records");
 
 	g_assert_true(indicate(fx, NP_OP_REPORT_STORED_RECORDS, NP_RESULT_NOT_SUPPORTED, 0));
-	pump();
+	ng_test_pump();
 	assert_call_ok(&a, NP_OP_REPORT_STORED_RECORDS, NP_RESULT_NOT_SUPPORTED);
 	call_clear(&a);
 }
@@ -441,7 +403,7 @@ test_write_failed(Fixture *fx, gconstpointer user_data)
 	id = written_at(fx, 0)->id;
 	/* Another request's failure (stale id): ignored. */
 	ng_control_point_write_failed(fx->cp, id + 100, "stale");
-	pump();
+	ng_test_pump();
 	g_assert_cmpuint(a.n_calls, ==, 0);
 	g_assert_cmpuint(fx->written->len, ==, 1);
 
@@ -451,14 +413,14 @@ test_write_failed(Fixture *fx, gconstpointer user_data)
 			      ": writing set_time to the Control Point failed: *ATT error: 0x0e*");
 	ng_control_point_write_failed(fx->cp, id, "org.bluez.Error.Failed: ATT error: 0x0e");
 	g_test_assert_expected_messages();
-	pump();
+	ng_test_pump();
 	assert_call_error(&a, G_IO_ERROR_FAILED);
 	g_assert_nonnull(strstr(a.error->message, "ATT error: 0x0e"));
 	g_assert_cmpuint(fx->written->len, ==, 2);
 	g_assert_cmpuint(written_at(fx, 1)->req.op, ==, NP_OP_IDENTIFY);
 	/* The failed request's id again, now that another is in flight: ignored. */
 	ng_control_point_write_failed(fx->cp, id, "late");
-	pump();
+	ng_test_pump();
 	g_assert_cmpuint(b.n_calls, ==, 0);
 
 	/* A write that fails inside the write function itself: the request after it still goes. */
@@ -470,13 +432,13 @@ test_write_failed(Fixture *fx, gconstpointer user_data)
 			      "pen " LABEL ": writing set_area to the Control Point failed: *");
 	g_assert_true(indicate(fx, NP_OP_IDENTIFY, NP_RESULT_SUCCESS, 0));
 	g_test_assert_expected_messages();
-	pump();
+	ng_test_pump();
 	assert_call_ok(&b, NP_OP_IDENTIFY, NP_RESULT_SUCCESS);
 	assert_call_error(&c, G_IO_ERROR_FAILED);
 	g_assert_cmpuint(d.n_calls, ==, 0);
 	g_assert_cmpuint(ng_control_point_get_current_op(fx->cp), ==, NP_OP_REPORT_STORED_RECORDS);
 	g_assert_true(indicate(fx, NP_OP_REPORT_STORED_RECORDS, NP_RESULT_SUCCESS, 0));
-	pump();
+	ng_test_pump();
 	assert_call_ok(&d, NP_OP_REPORT_STORED_RECORDS, NP_RESULT_SUCCESS);
 	g_assert_cmpstr(fx->log->str, ==,
 			"write:set_time drain write:identify answer:set_time drain write:set_area drain "
@@ -498,12 +460,12 @@ test_invalid_request(Fixture *fx, gconstpointer user_data)
 	ng_control_point_set_ready(fx->cp, TRUE);
 	submit(fx, &a, "bad", &bad);
 	submit(fx, &b, "identify", &identify);
-	pump();
+	ng_test_pump();
 	assert_call_error(&a, G_IO_ERROR_INVALID_ARGUMENT);
 	g_assert_cmpuint(fx->written->len, ==, 1);
 	g_assert_cmpuint(written_at(fx, 0)->req.op, ==, NP_OP_IDENTIFY);
 	g_assert_true(indicate(fx, NP_OP_IDENTIFY, NP_RESULT_SUCCESS, 0));
-	pump();
+	ng_test_pump();
 	assert_call_ok(&b, NP_OP_IDENTIFY, NP_RESULT_SUCCESS);
 	call_clear(&a);
 	call_clear(&b);
@@ -523,26 +485,26 @@ test_reset(Fixture *fx, gconstpointer user_data)
 	submit(fx, &c, "stored", &stored);
 	ng_control_point_reset(fx->cp);
 	g_assert_cmpuint(ng_control_point_get_current_op(fx->cp), ==, 0);
-	pump();
+	ng_test_pump();
 	assert_call_error(&a, G_IO_ERROR_NOT_CONNECTED);
 	assert_call_error(&b, G_IO_ERROR_NOT_CONNECTED);
 	assert_call_error(&c, G_IO_ERROR_NOT_CONNECTED);
 	g_assert_cmpstr(fx->log->str, ==, "write:set_time answer:set_time answer:identify answer:stored");
-	g_assert_false(timer_pending());
+	g_assert_false(ng_test_timer_pending());
 
 	/* Not ready: a new request waits. */
 	submit(fx, &d, "identify", &identify);
-	pump();
+	ng_test_pump();
 	g_assert_cmpuint(fx->written->len, ==, 1);
 	ng_control_point_set_ready(fx->cp, TRUE);
 	g_assert_cmpuint(fx->written->len, ==, 2);
 	g_assert_cmpuint(written_at(fx, 1)->req.op, ==, NP_OP_IDENTIFY);
 	/* The old link's answer to Set Time: ignored. */
 	g_assert_true(indicate(fx, NP_OP_SET_TIME, NP_RESULT_SUCCESS, 0));
-	pump();
+	ng_test_pump();
 	g_assert_cmpuint(d.n_calls, ==, 0);
 	g_assert_true(indicate(fx, NP_OP_IDENTIFY, NP_RESULT_SUCCESS, 0));
-	pump();
+	ng_test_pump();
 	assert_call_ok(&d, NP_OP_IDENTIFY, NP_RESULT_SUCCESS);
 	call_clear(&a);
 	call_clear(&b);
@@ -564,10 +526,10 @@ test_free_pending(Fixture *fx, gconstpointer user_data)
 	g_assert_cmpuint(fx->written->len, ==, 1);
 	g_clear_pointer(&fx->cp, ng_control_point_free);
 	fx->gone = TRUE;
-	pump();
+	ng_test_pump();
 	assert_call_error(&a, G_IO_ERROR_NOT_CONNECTED);
 	assert_call_error(&b, G_IO_ERROR_NOT_CONNECTED);
-	g_assert_false(timer_pending());
+	g_assert_false(ng_test_timer_pending());
 	g_assert_cmpstr(fx->log->str, ==, "write:report_stored_records answer:stored answer:identify");
 	call_clear(&a);
 	call_clear(&b);
@@ -620,12 +582,12 @@ test_timeout(Fixture *fx, gconstpointer user_data)
 
 	/* The pen's late answer to Identify is not Set Time's. */
 	g_assert_true(indicate(fx, NP_OP_IDENTIFY, NP_RESULT_SUCCESS, 0));
-	pump();
+	ng_test_pump();
 	g_assert_cmpuint(b.n_calls, ==, 0);
 	g_assert_true(indicate(fx, NP_OP_SET_TIME, NP_RESULT_SUCCESS, 0));
 	wait_for_call(&b, 1000);
 	assert_call_ok(&b, NP_OP_SET_TIME, NP_RESULT_SUCCESS);
-	g_assert_false(timer_pending());
+	g_assert_false(ng_test_timer_pending());
 	call_clear(&a);
 	call_clear(&b);
 }

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "ng-runtime.h"
+#include "ng-test-loop.h"
 
 #define SERIAL "NP5EED0001"
 #define PEN    "clinic/room-7/pens/" SERIAL "/"
@@ -69,64 +70,26 @@ static const NpPenFeatures features_no_store = {
 
 /* ---- the main loop, bounded --------------------------------------------------------------------- */
 
-/* Runs what is ready now (GTask answers come in an idle). */
-static void
-pump(void)
-{
-	while (g_main_context_iteration(NULL, FALSE))
-		;
-}
+typedef struct {
+	Fixture *fx;
+	guint n;
+} RequestsWanted;
 
 static gboolean
-cap_reached_cb(gpointer user_data)
+requests_made(gpointer data)
 {
-	*(gboolean *)user_data = TRUE;
-	return G_SOURCE_REMOVE;
+	RequestsWanted *w = data;
+
+	return w->fx->requests->len >= w->n;
 }
 
 /* Runs the main loop until @n requests were made, at most @cap_ms; returns how long it ran, in ms. */
 static gint64
 wait_for_requests(Fixture *fx, guint n, guint cap_ms)
 {
-	gint64 start = g_get_monotonic_time();
-	gboolean cap = FALSE;
-	guint id = g_timeout_add(cap_ms, cap_reached_cb, &cap);
+	RequestsWanted w = {fx, n};
 
-	while (fx->requests->len < n && !cap)
-		g_main_context_iteration(NULL, TRUE);
-	if (!cap)
-		g_source_remove(id);
-	return (g_get_monotonic_time() - start) / 1000;
-}
-
-/* Runs the main loop for @ms (timers due in that time fire). */
-static void
-run_for(guint ms)
-{
-	gboolean done = FALSE;
-
-	g_timeout_add(ms, cap_reached_cb, &done);
-	while (!done)
-		g_main_context_iteration(NULL, TRUE);
-}
-
-/* Whether a timer is attached to the main context: one left behind would fire into freed memory. */
-static gboolean
-timer_pending(void)
-{
-	GMainContext *ctx = g_main_context_default();
-	GPollFD fds[16];
-	gint priority = 0;
-	gint timeout = -1;
-	gint n;
-
-	pump();
-	g_assert_true(g_main_context_acquire(ctx));
-	g_main_context_prepare(ctx, &priority);
-	n = g_main_context_query(ctx, G_MAXINT, &timeout, fds, G_N_ELEMENTS(fds));
-	g_main_context_check(ctx, priority, fds, MIN(n, (gint)G_N_ELEMENTS(fds)));
-	g_main_context_release(ctx);
-	return timeout >= 0;
+	return ng_test_run_while(requests_made, &w, cap_ms);
 }
 
 /* ---- the fake link: Control Point requests, answered as each test says ------------------------- */
@@ -198,7 +161,7 @@ answer(Fixture *fx, guint i, guint8 result, guint32 records_sent)
 
 	g_assert_nonnull(task);
 	g_task_return_pointer(task, g_memdup2(&resp, sizeof resp), g_free);
-	pump();
+	ng_test_pump();
 }
 
 /* Request @i got no answer: @code as the Control Point queue says it. */
@@ -209,7 +172,7 @@ answer_error(Fixture *fx, guint i, gint code)
 
 	g_assert_nonnull(task);
 	g_task_return_new_error(task, G_IO_ERROR, code, "no answer (test)");
-	pump();
+	ng_test_pump();
 }
 
 typedef struct {
@@ -246,7 +209,7 @@ drop_link_with_request(Fixture *fx, guint i)
 	g_idle_add(link_drop_cb, &drop);
 	while (!drop.done)
 		g_main_context_iteration(NULL, TRUE);
-	pump();
+	ng_test_pump();
 }
 
 /* ---- what is published -------------------------------------------------------------------------- */
@@ -650,8 +613,8 @@ fixture_teardown(Fixture *fx, gconstpointer user_data)
 	g_clear_pointer(&fx->rt, ng_runtime_free);
 	/* Requests still in flight answer now, after the runtime is gone: into the void (ASan watches). */
 	g_ptr_array_set_size(fx->requests, 0);
-	pump();
-	g_assert_false(timer_pending());
+	ng_test_pump();
+	g_assert_false(ng_test_timer_pending());
 	g_ptr_array_unref(fx->requests);
 	ng_checks_free(fx->checks);
 	ng_assign_free(fx->assign);
@@ -680,7 +643,7 @@ test_records_in_order(Fixture *fx, gconstpointer user_data)
 	g_assert_cmpuint(ng_publisher_get_counters(fx->pub)->records, ==, 10);
 	g_assert_cmpuint(ng_publisher_get_counters(fx->pub)->duplicates, ==, 0);
 	/* Nothing was missing: nothing is asked of the pen. */
-	run_for(REPLAY_DELAY_MS + 100);
+	ng_test_run_for(REPLAY_DELAY_MS + 100);
 	g_assert_cmpuint(fx->requests->len, ==, 0);
 }
 
@@ -761,7 +724,7 @@ test_any_order(Fixture *fx, gconstpointer user_data)
 	g_assert_cmpuint(ng_publisher_get_counters(fx->pub)->duplicates, ==, 2);
 	g_assert_cmpuint(ng_publisher_get_counters(fx->pub)->records, ==, 9);
 	/* Every hole was filled before the replay delay ran out: nothing is asked of the pen. */
-	run_for(REPLAY_DELAY_MS + 100);
+	ng_test_run_for(REPLAY_DELAY_MS + 100);
 	g_assert_cmpuint(fx->requests->len, ==, 0);
 	g_assert_cmpuint(count_msgs(fx, "alert:telemetry_gap:event"), ==, 0);
 }
@@ -812,7 +775,7 @@ test_late_start_event(Fixture *fx, gconstpointer user_data)
 	send_records(fx, 2, 7, 7, FALSE);
 	assert_trace(fx, mark,
 		     "telemetry:4 telemetry:5 telemetry:6 session:started event:session_started telemetry:7");
-	run_for(REPLAY_DELAY_MS + 100);
+	ng_test_run_for(REPLAY_DELAY_MS + 100);
 	g_assert_cmpuint(fx->requests->len, ==, 0);
 	g_assert_cmpuint(count_msgs(fx, "session:ended"), ==, 1);
 }
@@ -836,7 +799,7 @@ test_gap_replayed(Fixture *fx, gconstpointer user_data)
 	send_records(fx, 3, 9, 10, FALSE); /* 5..8 missing */
 	assert_trace(fx, mark, "telemetry:9 telemetry:10");
 	/* A hole may be an event a little behind: nothing is asked at once. */
-	pump();
+	ng_test_pump();
 	g_assert_cmpuint(fx->requests->len, ==, 0);
 	waited = wait_for_requests(fx, 1, WAIT_CAP_MS);
 	g_assert_cmpuint(fx->requests->len, ==, 1);
@@ -857,7 +820,7 @@ test_gap_replayed(Fixture *fx, gconstpointer user_data)
 	g_assert_cmpuint(ng_publisher_get_counters(fx->pub)->replayed, ==, 3);
 	g_assert_cmpuint(ng_publisher_get_counters(fx->pub)->lost, ==, 0);
 	/* Nothing is missing any more: no second request, no gap alert. */
-	run_for(REPLAY_DELAY_MS + 100);
+	ng_test_run_for(REPLAY_DELAY_MS + 100);
 	g_assert_cmpuint(fx->requests->len, ==, 1);
 	g_assert_cmpuint(count_msgs(fx, "alert:telemetry_gap:event"), ==, 0);
 }
@@ -897,7 +860,7 @@ test_gap_lost_in_session(Fixture *fx, gconstpointer user_data)
 	g_assert_cmpstr(str_member(m, "unit"), ==, "records");
 	g_assert_cmpuint(ng_publisher_get_counters(fx->pub)->lost, ==, 7);
 	/* Reported once; nothing asked again. */
-	run_for(REPLAY_DELAY_MS + 100);
+	ng_test_run_for(REPLAY_DELAY_MS + 100);
 	g_assert_cmpuint(fx->requests->len, ==, 1);
 	g_assert_cmpuint(count_msgs(fx, "alert:telemetry_gap:event"), ==, 1);
 	/* The session's summary counts the gap against its compliance. */
@@ -951,7 +914,7 @@ test_gap_no_stored_records(Fixture *fx, gconstpointer user_data)
 	send_records(fx, 3, 2, 3, FALSE);
 	send_records(fx, 3, 6, 6, FALSE); /* 4..5 missing */
 	g_assert_cmpuint(count_msgs(fx, "alert:telemetry_gap:event"), ==, 0);
-	run_for(REPLAY_DELAY_MS + 100);
+	ng_test_run_for(REPLAY_DELAY_MS + 100);
 	g_assert_cmpuint(fx->requests->len, ==, 0);
 	assert_trace(fx, 0,
 		     "session:started event:session_started telemetry:2 telemetry:3 telemetry:6 "
@@ -1009,7 +972,7 @@ test_catch_up_after_reconnect(Fixture *fx, gconstpointer user_data)
 	g_assert_cmpuint(fx->requests->len, ==, 1);
 	assert_replay_request(fx, 0, 6);
 	/* Nothing is said before the pen answered: the session's last records come first. */
-	pump();
+	ng_test_pump();
 	assert_trace_all(fx, mark, "");
 
 	changed = fx->n_changed;
@@ -1027,7 +990,7 @@ test_catch_up_after_reconnect(Fixture *fx, gconstpointer user_data)
 	ng_runtime_status(fx->rt, &idle);
 	ng_runtime_link_down(fx->rt);
 	connect_pen(fx, &features_stored, &idle);
-	run_for(REPLAY_DELAY_MS + 100);
+	ng_test_run_for(REPLAY_DELAY_MS + 100);
 	g_assert_cmpuint(fx->requests->len, ==, 1);
 	g_assert_cmpuint(count_msgs(fx, "session:ended"), ==, 1);
 	assert_trace(fx, mark, "telemetry:6r telemetry:7r telemetry:8r session:ended");
@@ -1060,7 +1023,7 @@ test_catch_up_interrupted(Fixture *fx, gconstpointer user_data)
 	answer(fx, 1, NP_RESULT_FAILED, 0);
 	assert_trace(fx, mark, "session:ended");
 	assert_ended_unseen(fx, find_msg(fx, mark, "session:ended"), 5, "unknown");
-	run_for(REPLAY_DELAY_MS + 100);
+	ng_test_run_for(REPLAY_DELAY_MS + 100);
 	g_assert_cmpuint(fx->requests->len, ==, 2);
 	g_assert_cmpuint(count_msgs(fx, "session:ended"), ==, 1);
 }
@@ -1091,7 +1054,7 @@ test_catch_up_with_hole(Fixture *fx, gconstpointer user_data)
 	assert_ended_unseen(fx, ended, 5, "unknown");
 	g_assert_cmpint(summary_records(fx, ended), ==, 7);
 	assert_each_once(fx, 2, 8);
-	run_for(REPLAY_DELAY_MS + 100);
+	ng_test_run_for(REPLAY_DELAY_MS + 100);
 	g_assert_cmpuint(fx->requests->len, ==, 1);
 	g_assert_cmpuint(count_msgs(fx, "session:ended"), ==, 1);
 }
@@ -1159,7 +1122,7 @@ test_catch_up_hole_lost(Fixture *fx, gconstpointer user_data)
 	    "telemetry_gap");
 	g_assert_nonnull(gap);
 	g_assert_cmpint(json_object_get_int_member(gap, "alerts"), ==, 1);
-	run_for(REPLAY_DELAY_MS + 100);
+	ng_test_run_for(REPLAY_DELAY_MS + 100);
 	g_assert_cmpuint(fx->requests->len, ==, 1);
 }
 
@@ -1301,7 +1264,7 @@ test_reconnect_same_session(Fixture *fx, gconstpointer user_data)
 	send_records(fx, 5, 5, 5, FALSE); /* 4 missing */
 	ng_runtime_link_down(fx->rt);
 	/* No link to ask with: no replay waits. */
-	g_assert_false(timer_pending());
+	g_assert_false(ng_test_timer_pending());
 	mark = fx->msgs->len;
 	connect_pen(fx, &features_stored, &active);
 	g_assert_cmpuint(fx->requests->len, ==, 0);
@@ -1348,8 +1311,8 @@ test_removed_during_session(Fixture *fx, gconstpointer user_data)
 	answer(fx, 0, NP_RESULT_SUCCESS, 0);
 	g_assert_cmpuint(fx->msgs->len, ==, mark);
 	/* No replay is scheduled for a pen that is gone. */
-	g_assert_false(timer_pending());
-	run_for(REPLAY_DELAY_MS + 100);
+	g_assert_false(ng_test_timer_pending());
+	ng_test_run_for(REPLAY_DELAY_MS + 100);
 	g_assert_cmpuint(fx->requests->len, ==, 1);
 	g_assert_cmpuint(fx->msgs->len, ==, mark);
 }
@@ -1383,7 +1346,7 @@ test_free_with_request_in_flight(Fixture *fx, gconstpointer user_data)
 	wait_for_requests(fx, 1, WAIT_CAP_MS);
 	mark = fx->msgs->len;
 	g_clear_pointer(&fx->rt, ng_runtime_free);
-	g_assert_false(timer_pending());
+	g_assert_false(ng_test_timer_pending());
 	answer(fx, 0, NP_RESULT_SUCCESS, 2);
 	g_assert_cmpuint(fx->msgs->len, ==, mark);
 }
