@@ -469,6 +469,51 @@ known_names(const char *(*to_string)(guint), guint first, guint count)
 	return g_string_free(g_steal_pointer(&s), FALSE);
 }
 
+/* Edits (insert, delete, replace) from @a to @b, up to 3 (more is "far"). */
+static guint
+edit_distance(const char *a, const char *b)
+{
+	gsize la = strlen(a);
+	gsize lb = strlen(b);
+	guint row[33];
+
+	if (la > 32 || lb > 32)
+		return 3;
+	for (gsize j = 0; j <= lb; j++)
+		row[j] = (guint)j;
+	for (gsize i = 1; i <= la; i++) {
+		guint diag = row[0];
+
+		row[0] = (guint)i;
+		for (gsize j = 1; j <= lb; j++) {
+			guint up = row[j];
+
+			row[j] = MIN(MIN(row[j] + 1, row[j - 1] + 1), diag + (a[i - 1] != b[j - 1]));
+			diag = up;
+		}
+	}
+	return MIN(row[lb], 3u);
+}
+
+/* " (did you mean 'cheeks'?)" for a name one or two edits from @word, else "". */
+static char *
+did_you_mean(const char *word, const char *(*to_string)(guint), guint first, guint count)
+{
+	const char *best = NULL;
+	guint best_d = 3;
+
+	for (guint i = 0; i < count; i++) {
+		const char *name = to_string((first + i) % count);
+		guint d = edit_distance(word, name);
+
+		if (d < best_d) {
+			best = name;
+			best_d = d;
+		}
+	}
+	return best != NULL ? g_strdup_printf(" (did you mean '%s'?)", best) : g_strdup("");
+}
+
 static const char *
 area_name(guint code)
 {
@@ -497,8 +542,9 @@ parse_areas(JsonNode *node, NgPlan *plan, gpointer data, Path *p, GError **error
 
 		if (code < 0) {
 			g_autofree char *known = known_names(area_name, 1, NP_AREA_COUNT);
+			g_autofree char *hint = did_you_mean(l->data, area_name, 1, NP_AREA_COUNT);
 			path_push(p, l->data);
-			return fail(error, p, "unknown area (use one of %s)", known);
+			return fail(error, p, "unknown area%s (use one of %s)", hint, known);
 		}
 		if (!parse_member(obj, l->data, FALSE, parse_area, plan, &plan->areas[code], p, error))
 			return FALSE;
@@ -521,8 +567,9 @@ parse_aftercare(JsonNode *node, NgPlan *plan, gpointer data, Path *p, GError **e
 
 		if (rule < 0) {
 			g_autofree char *known = known_names(aftercare_name, 0, NG_AFTERCARE_COUNT);
+			g_autofree char *hint = did_you_mean(l->data, aftercare_name, 0, NG_AFTERCARE_COUNT);
 			path_push(p, l->data);
-			return fail(error, p, "unknown restriction (use one of %s)", known);
+			return fail(error, p, "unknown restriction%s (use one of %s)", hint, known);
 		}
 		if (!uint_member(obj, l->data, 0, NG_PLAN_AFTERCARE_MAX_H, " hours", &hours, p, error))
 			return FALSE;

@@ -44,8 +44,18 @@ plan_assign(NgCtlClient *client, const char *name, const char *file)
 	if (json == NULL)
 		return ng_ctl_fail("plan assign", error);
 	pen = ng_ctl_client_find_pen(client, name, &error);
-	if (pen == NULL || !ng_dbus_pen1_call_assign_plan_sync(pen, json, NULL, &error))
+	if (pen == NULL)
 		return ng_ctl_fail("plan assign", error);
+	if (!ng_dbus_pen1_call_assign_plan_sync(pen, json, NULL, &error)) {
+		g_autofree char *remote = g_dbus_error_get_remote_error(error);
+
+		/* "face.json: $.areas.cheek: unknown area ...": which file, then where in it */
+		if (remote != NULL && g_str_has_suffix(remote, ".InvalidPlan")) {
+			g_dbus_error_strip_remote_error(error);
+			g_prefix_error(&error, "%s: ", g_str_equal(file, "-") ? "(standard input)" : file);
+		}
+		return ng_ctl_fail("plan assign", error);
+	}
 	printf("Plan assigned to pen %s for its next session.\n", name);
 	return NG_CTL_EXIT_OK;
 }

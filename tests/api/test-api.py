@@ -222,7 +222,8 @@ def scenario_plans(h):
     doc["areas"][first]["depth_mm"]["max"] = 3.5
     json.dump(doc, open(bad, "w"))
     p = h.ctl("plan", "assign", OLD_PEN, bad)
-    check(p.returncode == 1 and "$.areas.%s.depth_mm.max" % first in p.stderr, "a bad plan names the field")
+    check(p.returncode == 1 and "%s: $.areas.%s.depth_mm.max" % (bad, first) in p.stderr,
+          "a bad plan names the file and the field")
     p = h.ctl("plan", "clear", OLD_PEN)
     check(p.returncode == 0, "needlectl plan clear")
     p = h.ctl("plan", "show", OLD_PEN)

@@ -65,6 +65,10 @@ static const BrokenPlan broken_plans[] = {
      "$.areas.elbow: unknown area (use one of forehead, periorbital, nose, cheeks, perioral, chin_jawline, "
      "neck, "
      "decollete, arms, hands, abdomen, thighs, back, scalp, scar, unspecified)"},
+    {"\"forehead\":", "\"forhead\":",
+     "$.areas.forhead: unknown area (did you mean 'forehead'?) (use one of forehead, periorbital, nose, "
+     "cheeks, perioral, chin_jawline, neck, decollete, arms, hands, abdomen, thighs, back, scalp, scar, "
+     "unspecified)"},
     {"\"forehead\":", "\"unknown\":",
      "$.areas.unknown: unknown area (use one of forehead, periorbital, nose, cheeks, perioral, chin_jawline, "
      "neck, "
