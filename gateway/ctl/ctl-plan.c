@@ -60,6 +60,95 @@ plan_assign(NgCtlClient *client, const char *name, const char *file)
 	return NG_CTL_EXIT_OK;
 }
 
+/* @o's member @name if it is an object, else NULL (json-glib complains about absent ones). */
+static JsonObject *
+member_object(JsonObject *o, const char *name)
+{
+	JsonNode *n = o != NULL ? json_object_get_member(o, name) : NULL;
+
+	return n != NULL && JSON_NODE_HOLDS_OBJECT(n) ? json_node_get_object(n) : NULL;
+}
+
+static JsonArray *
+member_array(JsonObject *o, const char *name)
+{
+	JsonNode *n = o != NULL ? json_object_get_member(o, name) : NULL;
+
+	return n != NULL && JSON_NODE_HOLDS_ARRAY(n) ? json_node_get_array(n) : NULL;
+}
+
+/* "0.25-0.50": a range member of an area ({"min","max"}), with @decimals. */
+static char *
+range_text(JsonObject *area, const char *member, int decimals)
+{
+	JsonObject *r = member_object(area, member);
+
+	if (r == NULL)
+		return g_strdup("-");
+	return g_strdup_printf("%.*f-%.*f", decimals, json_object_get_double_member_with_default(r, "min", 0),
+			       decimals, json_object_get_double_member_with_default(r, "max", 0));
+}
+
+static char *
+uint_text(JsonObject *o, const char *member)
+{
+	if (o == NULL || !json_object_has_member(o, member))
+		return g_strdup("-");
+	return g_strdup_printf("%" G_GINT64_FORMAT, json_object_get_int_member(o, member));
+}
+
+/* The plan as a technician reads it: who and which session, then one line per area. */
+static void
+print_plan(const char *name, JsonObject *plan)
+{
+	JsonObject *course = member_object(plan, "course");
+	JsonObject *areas = member_object(plan, "areas");
+	JsonArray *needles = member_array(plan, "allowed_needles");
+	JsonObject *aftercare = member_object(plan, "aftercare");
+	g_autoptr(GPtrArray) rows = g_ptr_array_new_with_free_func((GDestroyNotify)g_strfreev);
+	g_autoptr(GString) line = g_string_new(NULL);
+	g_autoptr(GList) names = areas != NULL ? json_object_get_members(areas) : NULL;
+
+	printf("Plan %s for patient %s, pen %s (next session)\n",
+	       json_object_get_string_member_with_default(plan, "plan_id", "?"),
+	       json_object_get_string_member_with_default(plan, "patient_ref", "?"), name);
+	if (course != NULL)
+		printf("Course: session %" G_GINT64_FORMAT " of %" G_GINT64_FORMAT
+		       ", at least %" G_GINT64_FORMAT " days apart%s%s%s\n",
+		       json_object_get_int_member_with_default(course, "session_number", 0),
+		       json_object_get_int_member_with_default(course, "sessions_total", 0),
+		       json_object_get_int_member_with_default(course, "min_interval_days", 0),
+		       json_object_has_member(course, "previous_session") ? " (previous: " : "",
+		       json_object_get_string_member_with_default(course, "previous_session", ""),
+		       json_object_has_member(course, "previous_session") ? ")" : "");
+	for (guint i = 0; needles != NULL && i < json_array_get_length(needles); i++)
+		g_string_append_printf(line, "%s%" G_GINT64_FORMAT, i > 0 ? ", " : "",
+				       json_array_get_int_element(needles, i));
+	printf("Needles: %s; longest session: %" G_GINT64_FORMAT " s\n", line->len > 0 ? line->str : "any",
+	       json_object_get_int_member_with_default(plan, "max_session_s", 0));
+	g_ptr_array_add(rows, ng_ctl_row("AREA", "DEPTH (mm)", "SPEED (Hz)", "MAX TIME (s)", "PASSES", NULL));
+	for (GList *l = names; l != NULL; l = l->next) {
+		JsonObject *a = member_object(areas, l->data);
+		g_autofree char *depth = range_text(a, "depth_mm", 2);
+		g_autofree char *speed = range_text(a, "speed_hz", 1);
+		g_autofree char *time = uint_text(a, "max_time_s");
+		g_autofree char *passes = uint_text(a, "passes");
+
+		g_ptr_array_add(rows, ng_ctl_row(l->data, depth, speed, time, passes, NULL));
+	}
+	ng_ctl_print_table(rows);
+	if (aftercare != NULL && json_object_get_size(aftercare) > 0) {
+		g_autoptr(GList) rules = json_object_get_members(aftercare);
+
+		g_string_truncate(line, 0);
+		for (GList *l = rules; l != NULL; l = l->next)
+			g_string_append_printf(line, "%s%s %" G_GINT64_FORMAT " h", l == rules ? "" : ", ",
+					       (const char *)l->data,
+					       json_object_get_int_member(aftercare, l->data));
+		printf("Aftercare changed: %s\n", line->str);
+	}
+}
+
 static int
 plan_show(NgCtlClient *client, const char *name, gboolean json)
 {
@@ -67,22 +156,15 @@ plan_show(NgCtlClient *client, const char *name, gboolean json)
 	g_autoptr(NgDbusPen1) pen = ng_ctl_client_find_pen(client, name, &error);
 	g_autofree char *plan = NULL;
 	g_autoptr(JsonNode) node = NULL;
-	g_autoptr(JsonGenerator) gen = NULL;
-	g_autofree char *text = NULL;
 
 	if (pen == NULL || !ng_dbus_pen1_call_get_plan_sync(pen, &plan, NULL, &error))
 		return ng_ctl_fail("plan show", error);
 	node = json_from_string(plan, &error);
-	if (node == NULL || json) {
+	if (node == NULL || json || !JSON_NODE_HOLDS_OBJECT(node)) {
 		printf("%s\n", plan);
 		return NG_CTL_EXIT_OK;
 	}
-	gen = json_generator_new();
-	json_generator_set_pretty(gen, TRUE);
-	json_generator_set_indent(gen, 2);
-	json_generator_set_root(gen, node);
-	text = json_generator_to_data(gen, NULL);
-	printf("%s\n", text);
+	print_plan(name, json_node_get_object(node));
 	return NG_CTL_EXIT_OK;
 }
 
@@ -146,11 +228,12 @@ const NgCtlCommand ng_ctl_command_plan = {
 	    "                   with a mistake is refused with the field named\n"
 	    "                   ($.areas.forehead.depth_mm.max: ...); the previous\n"
 	    "                   plan stays.\n"
-	    "  show PEN         Print the pen's plan (JSON, indented; --json: one line)\n"
+	    "  show PEN         Print the pen's plan: patient, course, needles and a line\n"
+	    "                   per area (--json: the plan as JSON, on one line)\n"
 	    "  clear PEN        Remove the pen's plan\n"
 	    "\n"
 	    "Options:\n"
-	    "  --json      With show: the plan on one line\n"
+	    "  --json      With show: the plan as JSON, on one line\n"
 	    "  -h, --help  Show this help\n"
 	    "\n" NG_CTL_EXIT_STATUS_HELP "\n"
 	    "Examples:\n"

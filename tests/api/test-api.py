@@ -210,12 +210,20 @@ def scenario_plans(h):
           "bash completion offers the hub's pens")
     check(complete(h, "needlectl pl") == ["plan"], "bash completion completes commands")
     plan = os.path.join(PLANS, "face-course.json")
-    plan_id = json.load(open(plan))["plan_id"]
+    doc0 = json.load(open(plan))
+    plan_id = doc0["plan_id"]
     p = h.ctl("plan", "assign", OLD_PEN, plan)
     check(p.returncode == 0, "needlectl plan assign")
     nh.wait_until(lambda: h.pen_object(OLD_PEN)[1]["Plan"] == plan_id, 5, "Pen1.Plan to show it")
     p = h.ctl("plan", "show", "--json", OLD_ADDR)
-    check(p.returncode == 0 and json.loads(p.stdout)["plan_id"] == plan_id, "needlectl plan show")
+    check(p.returncode == 0 and json.loads(p.stdout)["plan_id"] == plan_id, "needlectl plan show --json")
+    # without --json: a table a technician reads, every area with its ranges as the file has them
+    p = h.ctl("plan", "show", OLD_PEN)
+    rows = {line.split()[0]: line.split() for line in p.stdout.splitlines() if line.split()}
+    check(p.returncode == 0 and ("Plan %s for patient %s" % (plan_id, doc0["patient_ref"])) in p.stdout
+          and all(a in rows and rows[a][1] == "%.2f-%.2f" % (v["depth_mm"]["min"], v["depth_mm"]["max"])
+                  and rows[a][3] == str(v["max_time_s"]) for a, v in doc0["areas"].items())
+          and "0000000" not in p.stdout, "needlectl plan show: the readable table\n" + p.stdout)
     bad = os.path.join(h.dir, "bad.json")
     doc = json.load(open(plan))
     first = next(iter(doc["areas"]))
