@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* needlectl list, status, identify and remove: the pens the hub serves. */
+/* needlectl list, status, identify, stop and remove: the pens the hub serves. */
 
 #include "config.h"
 
@@ -308,6 +308,46 @@ const NgCtlCommand ng_ctl_command_identify = {
 	    "Example:\n"
 	    "  needlectl identify NP5EED0001\n",
     .run = run_identify,
+};
+
+/* ---- stop ----------------------------------------------------------------------------------------- */
+
+static int
+run_stop(int argc, char **argv)
+{
+	int status = one_pen_argument(&ng_ctl_command_stop, &argc, &argv);
+	g_autoptr(GError) error = NULL;
+	g_autoptr(NgCtlClient) client = NULL;
+	g_autoptr(NgDbusPen1) pen = NULL;
+
+	if (status >= 0)
+		return status;
+	client = ng_ctl_client_new(&error);
+	if (client == NULL)
+		return ng_ctl_fail("stop", error);
+	pen = ng_ctl_client_find_pen(client, argv[1], &error);
+	if (pen == NULL || !ng_dbus_pen1_call_stop_session_sync(pen, NULL, &error))
+		return ng_ctl_fail("stop", error);
+	printf("Pen %s asked to end its session (reason \"remote_stop\"); the session's \"ended\" and "
+	       "summary follow.\n",
+	       argv[1]);
+	return NG_CTL_EXIT_OK;
+}
+
+const NgCtlCommand ng_ctl_command_stop = {
+    .name = "stop",
+    .synopsis = "PEN",
+    .summary = "End a pen's running session now",
+    .help = "Asks the pen (a serial number or an address) to end its session now, as its\n"
+	    "own stop button would; the session ends with reason \"remote_stop\" and goes\n"
+	    "into the journal. The pen must be connected and in a session.\n"
+	    "\n"
+	    "Options:\n"
+	    "  -h, --help  Show this help\n"
+	    "\n" NG_CTL_EXIT_STATUS_HELP "\n"
+	    "Example:\n"
+	    "  needlectl stop NP5EED0001\n",
+    .run = run_stop,
 };
 
 /* ---- remove --------------------------------------------------------------------------------------- */

@@ -9,10 +9,12 @@
 
 static int scan_window_s = 120;
 static int scan_wait_s = 10;
+static gboolean scan_stop = FALSE;
 
 static const GOptionEntry scan_entries[] = {
     {"time", 't', 0, G_OPTION_ARG_INT, &scan_window_s, NULL, NULL},
     {"wait", 'w', 0, G_OPTION_ARG_INT, &scan_wait_s, NULL, NULL},
+    {"stop", 0, 0, G_OPTION_ARG_NONE, &scan_stop, NULL, NULL},
     {NULL},
 };
 
@@ -107,6 +109,13 @@ run_scan(int argc, char **argv)
 	client = ng_ctl_client_new(&error);
 	if (client == NULL)
 		return ng_ctl_fail("scan", error);
+	if (scan_stop) {
+		if (!ng_dbus_gateway1_call_close_pairing_window_sync(client->gateway, NULL, &error))
+			return ng_ctl_fail("scan", error);
+		if (!json)
+			printf("Pairing window closed: the hub no longer looks for new pens.\n");
+		return NG_CTL_EXIT_OK;
+	}
 	if (!ng_dbus_gateway1_call_open_pairing_window_sync(client->gateway, (guint)scan_window_s, NULL,
 							    &error))
 		return ng_ctl_fail("scan", error);
@@ -123,28 +132,35 @@ run_scan(int argc, char **argv)
 		    "No unpaired pen found: switch the pen on, put it in pairing mode near the hub, and scan "
 		    "again.\n");
 	else
-		printf("Pair one with: needlectl pair ADDRESS (the window stays open for %d s more).\n",
+		printf("Pair one with: needlectl pair ADDRESS (the window stays open for %d s more, or until "
+		       "a pen is paired).\n",
 		       scan_window_s - scan_wait_s);
 	return NG_CTL_EXIT_OK;
 }
 
 const NgCtlCommand ng_ctl_command_scan = {
     .name = "scan",
-    .synopsis = "[--time S] [--wait S] [--json]",
+    .synopsis = "[--time S] [--wait S] [--json] | --stop",
     .summary = "Open the pairing window and list unpaired pens in range",
     .help = "Opens the hub's pairing window (the hub looks for pens only while it is\n"
 	    "open) and prints the unpaired NeedlePens it finds: address, name, signal\n"
 	    "strength. Pens already paired are not listed (needlectl list shows them).\n"
 	    "Then pair one with 'needlectl pair ADDRESS' before the window closes.\n"
 	    "\n"
+	    "The window closes when its time is up, when a pen has been paired (the\n"
+	    "hub stops looking so that the new pen's first connection is not disturbed;\n"
+	    "scan again for the next pen), or with --stop.\n"
+	    "\n"
 	    "Options:\n"
 	    "  -t, --time S  Keep the pairing window open S seconds (1 to 600, default 120)\n"
 	    "  -w, --wait S  Watch for pens S seconds before returning (default 10)\n"
 	    "  --json        One JSON array at the end: {address, name, rssi, paired, connected}\n"
+	    "  --stop        Close the pairing window now\n"
 	    "  -h, --help    Show this help\n"
 	    "\n" NG_CTL_EXIT_STATUS_HELP "\n"
 	    "Examples:\n"
 	    "  needlectl scan\n"
-	    "  needlectl scan --time 300 --wait 20\n",
+	    "  needlectl scan --time 300 --wait 20\n"
+	    "  needlectl scan --stop\n",
     .run = run_scan,
 };

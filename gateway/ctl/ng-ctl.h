@@ -35,6 +35,7 @@ extern const NgCtlCommand ng_ctl_command_pair;
 extern const NgCtlCommand ng_ctl_command_list;
 extern const NgCtlCommand ng_ctl_command_status;
 extern const NgCtlCommand ng_ctl_command_identify;
+extern const NgCtlCommand ng_ctl_command_stop;
 extern const NgCtlCommand ng_ctl_command_remove;
 extern const NgCtlCommand ng_ctl_command_plan;
 extern const NgCtlCommand ng_ctl_command_sessions;

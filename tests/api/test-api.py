@@ -88,9 +88,12 @@ def scenario_ctl_pair(h):
                   "a live session in needlectl status")
     p = h.ctl("status")
     check(p.returncode == 0 and "Hub:" in p.stdout and NEW_PEN in p.stdout, "needlectl status")
-    path, _ = h.pen_object(NEW_PEN)
-    h.gw_pen_call(path, "StopSession")
-    nh.wait_until(lambda: h.pen(NEW_PEN).prop("State") == "idle", 10, "Pen1.StopSession to end the session")
+    p = h.ctl("stop", NEW_PEN)
+    check(p.returncode == 0 and "remote_stop" in p.stdout, "needlectl stop (Pen1.StopSession)")
+    nh.wait_until(lambda: h.pen(NEW_PEN).prop("State") == "idle", 10, "needlectl stop to end the session")
+    p = h.ctl("stop", NEW_PEN)
+    check(p.returncode == 1 and p.stderr.startswith("needlectl: stop: "), "needlectl stop with no session: %r"
+          % p.stderr)
     sessions = nh.wait_until(lambda: json.loads(h.ctl("sessions", "--json", NEW_PEN).stdout), 10,
                              "the session in the journal")
     check(sessions[0]["pen"] == NEW_PEN and sessions[0]["reason"] == "remote_stop",
@@ -140,6 +143,12 @@ def scenario_window(h):
           "discovery stopped with the window")
     name, _ = h.gw_error("Pair", GLib.Variant("(su)", (NEW_ADDR, 1)))
     check(name == "org.needlegate.Error.PairingWindowClosed", "Pair after the window closed is refused")
+    # the technician closes it: needlectl scan --stop
+    p = h.ctl("scan", "--time", "120", "--wait", "0")
+    check(p.returncode == 0 and h.gw_prop("PairingWindowOpen"), "needlectl scan opens the window")
+    p = h.ctl("scan", "--stop")
+    check(p.returncode == 0 and "closed" in p.stdout and not h.gw_prop("PairingWindowOpen"),
+          "needlectl scan --stop closes it")
 
 
 def scenario_lookalike(h):
