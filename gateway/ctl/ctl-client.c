@@ -83,7 +83,10 @@ ng_ctl_client_find_pen(NgCtlClient *client, const char *name, GError **error)
 
 	for (GList *l = pens; l != NULL; l = l->next) {
 		NgDbusPen1 *pen = l->data;
-		if (g_strcmp0(ng_dbus_pen1_get_serial(pen), name) == 0 ||
+		const char *serial = ng_dbus_pen1_get_serial(pen);
+
+		/* typed by a person: np5eed0001 is NP5EED0001, as an address in any case is */
+		if ((serial != NULL && g_ascii_strcasecmp(serial, name) == 0) ||
 		    g_ascii_strcasecmp(ng_dbus_pen1_get_address(pen), name) == 0)
 			return g_object_ref(pen);
 	}
@@ -204,16 +207,13 @@ ng_ctl_print_table(GPtrArray *rows)
 char *
 ng_ctl_format_time(gint64 unix_ms)
 {
-	g_autoptr(GDateTime) utc = NULL;
-	g_autoptr(GDateTime) local = NULL;
+	g_autoptr(GDateTime) utc = unix_ms > 0 ? g_date_time_new_from_unix_utc(unix_ms / 1000) : NULL;
+	g_autofree char *seconds = utc != NULL ? g_date_time_format(utc, "%Y-%m-%dT%H:%M:%S") : NULL;
 
-	if (unix_ms <= 0)
-		return g_strdup("-");
-	utc = g_date_time_new_from_unix_utc(unix_ms / 1000);
-	if (utc == NULL)
-		return g_strdup("-");
-	local = g_date_time_to_local(utc);
-	return g_date_time_format(local, "%Y-%m-%d %H:%M:%S");
+	/* as on MQTT and in needlectl sessions: UTC, milliseconds, Z */
+	if (seconds == NULL)
+		return NULL;
+	return g_strdup_printf("%s.%03dZ", seconds, (int)(unix_ms % 1000));
 }
 
 void
@@ -227,14 +227,6 @@ ng_ctl_print_json(JsonNode *node)
 	printf("%s\n", text);
 }
 
-static char *
-iso_time(gint64 unix_ms)
-{
-	g_autoptr(GDateTime) t = unix_ms > 0 ? g_date_time_new_from_unix_utc(unix_ms / 1000) : NULL;
-
-	return t != NULL ? g_date_time_format_iso8601(t) : NULL;
-}
-
 /* A property not cached yet reads NULL: "" is what the daemon would have sent. */
 static void
 add_string(JsonBuilder *b, const char *value)
@@ -246,7 +238,7 @@ JsonNode *
 ng_ctl_pen_to_json(NgDbusPen1 *pen)
 {
 	g_autoptr(JsonBuilder) b = json_builder_new();
-	g_autofree char *last_seen = iso_time(ng_dbus_pen1_get_last_seen(pen));
+	g_autofree char *last_seen = ng_ctl_format_time(ng_dbus_pen1_get_last_seen(pen));
 
 	json_builder_begin_object(b);
 	json_builder_set_member_name(b, "serial");
@@ -272,13 +264,18 @@ ng_ctl_pen_to_json(NgDbusPen1 *pen)
 		json_builder_add_int_value(b, ng_dbus_pen1_get_battery(pen));
 	else
 		json_builder_add_null_value(b);
+	/* unknown values are null, as on MQTT */
 	json_builder_set_member_name(b, "cartridge");
-	json_builder_begin_object(b);
-	json_builder_set_member_name(b, "id");
-	json_builder_add_int_value(b, ng_dbus_pen1_get_cartridge(pen));
-	json_builder_set_member_name(b, "needles");
-	json_builder_add_int_value(b, ng_dbus_pen1_get_cartridge_needles(pen));
-	json_builder_end_object(b);
+	if (ng_dbus_pen1_get_cartridge(pen) != 0) {
+		json_builder_begin_object(b);
+		json_builder_set_member_name(b, "id");
+		json_builder_add_int_value(b, ng_dbus_pen1_get_cartridge(pen));
+		json_builder_set_member_name(b, "needles");
+		json_builder_add_int_value(b, ng_dbus_pen1_get_cartridge_needles(pen));
+		json_builder_end_object(b);
+	} else {
+		json_builder_add_null_value(b);
+	}
 	json_builder_set_member_name(b, "session");
 	json_builder_begin_object(b);
 	json_builder_set_member_name(b, "id");
@@ -299,7 +296,10 @@ ng_ctl_pen_to_json(NgDbusPen1 *pen)
 	else
 		json_builder_add_null_value(b);
 	json_builder_set_member_name(b, "rssi");
-	json_builder_add_int_value(b, ng_dbus_pen1_get_rssi(pen));
+	if (ng_dbus_pen1_get_rssi(pen) != 0)
+		json_builder_add_int_value(b, ng_dbus_pen1_get_rssi(pen));
+	else
+		json_builder_add_null_value(b);
 	json_builder_end_object(b);
 	return json_builder_get_root(b);
 }

@@ -47,7 +47,7 @@ void ng_ctl_print_table(GPtrArray *rows);
 /* A row from NULL-terminated strings (copied). */
 GStrv ng_ctl_row(const char *first, ...) G_GNUC_NULL_TERMINATED;
 
-/* Unix ms as local "2026-11-24 10:33:48", or "-" for 0. */
+/* Unix ms as "2026-11-24T10:33:48.120Z" (UTC, as on MQTT), or NULL for 0. */
 char *ng_ctl_format_time(gint64 unix_ms);
 
 /* Prints a JSON node compactly (scripts) on one line. */

@@ -18,13 +18,60 @@ battery_text(NgDbusPen1 *pen)
 	return battery >= 0 ? g_strdup_printf("%d %%", battery) : g_strdup("-");
 }
 
+/* A running session only: the last one, over, is in needlectl sessions. */
 static char *
 session_text(NgDbusPen1 *pen)
 {
-	if (ng_dbus_pen1_get_session(pen) == 0)
+	gboolean connected = g_strcmp0(ng_dbus_pen1_get_link_state(pen), "ready") == 0;
+
+	if (ng_dbus_pen1_get_session(pen) == 0 || !ng_dbus_pen1_get_session_active(pen))
 		return g_strdup("-");
-	return g_strdup_printf("%u%s", ng_dbus_pen1_get_session(pen),
-			       ng_dbus_pen1_get_session_active(pen) ? " (running)" : "");
+	return g_strdup_printf("%u (running%s)", ng_dbus_pen1_get_session(pen),
+			       connected ? "" : ", out of reach");
+}
+
+/* The hub's link to the pen, in words. */
+static const char *
+link_text(NgDbusPen1 *pen)
+{
+	static const char *const words[][2] = {
+	    {"ready", "connected"},
+	    {"idle", "not connected"},
+	    {"waiting", "waiting to connect"},
+	    {"connecting", "connecting"},
+	    {"resolving", "reading its services"},
+	    {"setup", "setting up"},
+	    {"refused", "refused (protocol)"},
+	    {"offline", "hub offline"},
+	};
+	const char *state = ng_dbus_pen1_get_link_state(pen);
+
+	for (gsize i = 0; i < G_N_ELEMENTS(words); i++) {
+		if (g_strcmp0(state, words[i][0]) == 0)
+			return words[i][1];
+	}
+	return state != NULL && *state != '\0' ? state : "-";
+}
+
+/* The pen's own state, in words; "-" before its first status (or when out of reach). */
+static const char *
+pen_state_text(NgDbusPen1 *pen)
+{
+	const char *state = ng_dbus_pen1_get_pen_state(pen);
+
+	if (g_strcmp0(ng_dbus_pen1_get_link_state(pen), "ready") != 0)
+		return "-";
+	if (g_strcmp0(state, "session_active") == 0)
+		return "in session";
+	return state != NULL && *state != '\0' ? state : "-";
+}
+
+static char *
+time_text(gint64 unix_ms)
+{
+	char *t = ng_ctl_format_time(unix_ms);
+
+	return t != NULL ? t : g_strdup("-");
 }
 
 static void
@@ -38,12 +85,12 @@ print_pen_table(GList *pens)
 		NgDbusPen1 *pen = l->data;
 		g_autofree char *battery = battery_text(pen);
 		g_autofree char *session = session_text(pen);
-		g_autofree char *seen = ng_ctl_format_time(ng_dbus_pen1_get_last_seen(pen));
+		g_autofree char *seen = time_text(ng_dbus_pen1_get_last_seen(pen));
 
-		g_ptr_array_add(
-		    rows, ng_ctl_row(S(ng_dbus_pen1_get_serial(pen)), S(ng_dbus_pen1_get_address(pen)),
-				     S(ng_dbus_pen1_get_link_state(pen)), S(ng_dbus_pen1_get_pen_state(pen)),
-				     battery, session, S(ng_dbus_pen1_get_plan(pen)), seen, NULL));
+		g_ptr_array_add(rows,
+				ng_ctl_row(S(ng_dbus_pen1_get_serial(pen)), S(ng_dbus_pen1_get_address(pen)),
+					   link_text(pen), pen_state_text(pen), battery, session,
+					   S(ng_dbus_pen1_get_plan(pen)), seen, NULL));
 	}
 	ng_ctl_print_table(rows);
 }
@@ -99,10 +146,10 @@ const NgCtlCommand ng_ctl_command_list = {
     .synopsis = "[--json]",
     .summary = "List the pens paired with this hub",
     .help = "Prints one line per pen the hub serves (bonded pens offering the Needling\n"
-	    "Session Service): serial number, address, the hub's link to it (ready:\n"
-	    "connected and streaming), the pen's state, battery, session, plan, and\n"
-	    "when the hub last heard from it. The serial is '-' until the pen has\n"
-	    "connected once.\n"
+	    "Session Service): serial number, address, the hub's link to it\n"
+	    "(connected: streaming), the pen's state, battery, the session running,\n"
+	    "plan, and when the hub last heard from it (UTC). The serial is '-' until\n"
+	    "the pen has connected once. A serial number may be typed in any case.\n"
 	    "\n"
 	    "Options:\n"
 	    "  --json      One JSON array of pen objects (the fields of 'status --json')\n"
@@ -120,7 +167,7 @@ print_pen_details(NgDbusPen1 *pen)
 {
 	g_autofree char *battery = battery_text(pen);
 	g_autofree char *session = session_text(pen);
-	g_autofree char *seen = ng_ctl_format_time(ng_dbus_pen1_get_last_seen(pen));
+	g_autofree char *seen = time_text(ng_dbus_pen1_get_last_seen(pen));
 	g_autofree char *cartridge =
 	    ng_dbus_pen1_get_cartridge(pen) != 0
 		? g_strdup_printf("0x%08X, %u needles", ng_dbus_pen1_get_cartridge(pen),
@@ -132,9 +179,8 @@ print_pen_details(NgDbusPen1 *pen)
 	printf("Name:       %s\n", S(ng_dbus_pen1_get_name(pen)));
 	printf("Model:      %s\n", S(ng_dbus_pen1_get_model(pen)));
 	printf("Firmware:   %s\n", S(ng_dbus_pen1_get_firmware(pen)));
-	printf("Link:       %s%s\n", S(ng_dbus_pen1_get_link_state(pen)),
-	       ng_dbus_pen1_get_connected(pen) ? " (connected)" : "");
-	printf("State:      %s\n", S(ng_dbus_pen1_get_pen_state(pen)));
+	printf("Link:       %s\n", link_text(pen));
+	printf("State:      %s\n", pen_state_text(pen));
 	printf("Error:      %s\n", S(ng_dbus_pen1_get_error(pen)));
 	printf("Battery:    %s\n", battery);
 	printf("Cartridge:  %s\n", cartridge);
@@ -176,7 +222,7 @@ static void
 print_gateway(NgDbusGateway1 *gw, GList *pens)
 {
 	gint64 ends = ng_dbus_gateway1_get_pairing_window_ends_at(gw);
-	g_autofree char *until = ng_ctl_format_time(ends);
+	g_autofree char *until = time_text(ends);
 
 	printf("Hub:          %s (needlegated %s)\n", S(ng_dbus_gateway1_get_hub_id(gw)),
 	       S(ng_dbus_gateway1_get_version(gw)));
@@ -300,7 +346,7 @@ const NgCtlCommand ng_ctl_command_identify = {
     .synopsis = "PEN",
     .summary = "Make a pen beep and blink, to find it in the room",
     .help = "The pen (a serial number or an address) beeps and blinks for 5 seconds.\n"
-	    "It must be connected (needlectl list: link 'ready').\n"
+	    "It must be connected (needlectl list: link 'connected').\n"
 	    "\n"
 	    "Options:\n"
 	    "  -h, --help  Show this help\n"

@@ -12,6 +12,7 @@ Environment: NEEDLEGATED, NEEDLECTL, NEEDLE_PENSIM, NEEDLE_HARNESS_DIR, PLANS_DI
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -77,7 +78,13 @@ def scenario_ctl_pair(h):
     check(code == 0 and "Pen %s is connected" % NEW_PEN in out, "needlectl pair bonds and connects the pen")
     check(h.pen(NEW_PEN).prop("Paired"), "the simulated pen is bonded")
     p = h.ctl("list")
-    check(p.returncode == 0 and NEW_PEN in p.stdout and "ready" in p.stdout, "needlectl list shows it ready")
+    check(p.returncode == 0 and NEW_PEN in p.stdout and "connected" in p.stdout and "ready" not in p.stdout,
+          "needlectl list shows it connected, in words")
+    p = h.ctl("status", NEW_PEN.lower())
+    check(p.returncode == 0 and NEW_PEN in p.stdout, "a serial number typed in lower case finds the pen")
+    seen = [line for line in h.ctl("status", NEW_PEN).stdout.splitlines() if "seen" in line.lower()]
+    check(seen and re.search(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", seen[0]),
+          "last seen in UTC with milliseconds and Z: %r" % seen)
     p = h.ctl("list", "--json")
     pens = json.loads(p.stdout)
     check(any(x["serial"] == NEW_PEN and x["connected"] for x in pens), "needlectl list --json")
@@ -360,7 +367,7 @@ def scenario_policy(h):
     p = h.ctl("list", user="nobody")
     check(p.returncode == 0 and OLD_PEN in p.stdout, "the policy lets anyone read (needlectl list as nobody)")
     p = h.ctl("status", OLD_PEN, user="nobody")
-    check(p.returncode == 0 and "ready" in p.stdout, "and read a pen's state")
+    check(p.returncode == 0 and "Link:       connected" in p.stdout, "and read a pen's state")
     for args in (["scan", "--wait", "0"], ["identify", OLD_PEN], ["remove", OLD_PEN],
                  ["plan", "clear", OLD_PEN]):
         p = h.ctl(*args, user="nobody")
