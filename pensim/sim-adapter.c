@@ -238,45 +238,6 @@ sim_adapter_set_filter(SimDaemon *daemon, GDBusMethodInvocation *inv, GVariant *
 	g_dbus_method_invocation_return_value(inv, NULL);
 }
 
-/* bluetoothd answers RemoveDevice before the device is disconnected and gone: clients see the
- * answer, then Connected false and InterfacesRemoved. */
-#define SIM_REMOVE_DELAY_MS 100
-
-typedef struct {
-	SimDaemon *daemon;
-	char *path;
-} SimRemoval;
-
-static SimRemoval *
-sim_removal_new(SimDaemon *daemon, const char *path)
-{
-	SimRemoval *r = g_new0(SimRemoval, 1);
-
-	r->daemon = daemon;
-	r->path = g_strdup(path);
-	return r;
-}
-
-static void
-sim_removal_free(gpointer data)
-{
-	SimRemoval *r = data;
-
-	g_free(r->path);
-	g_free(r);
-}
-
-static gboolean
-sim_adapter_removed_cb(gpointer data)
-{
-	SimRemoval *r = data;
-	SimDevice *device = sim_daemon_find_device(r->daemon, r->path);
-
-	if (device != NULL && device->exported)
-		sim_device_unexport(device);
-	return G_SOURCE_REMOVE;
-}
-
 static void
 sim_adapter_remove_device(SimDaemon *daemon, GDBusMethodInvocation *inv, GVariant *params)
 {
@@ -289,10 +250,8 @@ sim_adapter_remove_device(SimDaemon *daemon, GDBusMethodInvocation *inv, GVarian
 		sim_return_error(inv, "DoesNotExist", "Does Not Exist");
 		return;
 	}
-	/* As bluetoothd: the answer first, then the disconnection and the object's removal. */
+	sim_device_unexport(device);
 	g_dbus_method_invocation_return_value(inv, NULL);
-	g_timeout_add_full(G_PRIORITY_DEFAULT, SIM_REMOVE_DELAY_MS, sim_adapter_removed_cb,
-			   sim_removal_new(daemon, path), sim_removal_free);
 }
 
 static void
