@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -12,7 +13,9 @@
 
 #include "ctl-client.h"
 
-#define PAIR_TIMEOUT_MS	 150000 /* the daemon gives up after 60 s without a passkey, BlueZ later */
+#define PAIR_TIMEOUT_MS 150000 /* the daemon gives up after 60 s without a passkey, BlueZ later */
+/* The daemon's passkey time (NG_PAIRING_PASSKEY_TIMEOUT_S): the prompt ends with it. */
+#define PASSKEY_WAIT_S	 60
 #define CONNECT_WAIT_S	 30
 #define PASSKEY_ATTEMPTS 3
 
@@ -51,15 +54,24 @@ parse_passkey(const char *text, guint32 *passkey)
 	return digits > 0;
 }
 
-/* One line from the terminal; NULL on end of file or Ctrl-C. */
+/* One line from the terminal; NULL on end of file, Ctrl-C, or at @deadline_us (monotonic: then
+ * *timed_out). */
 static char *
-read_tty_line(int fd)
+read_tty_line(int fd, gint64 deadline_us, gboolean *timed_out)
 {
 	g_autoptr(GString) line = g_string_new(NULL);
 	char c;
 
 	while (!interrupted) {
-		ssize_t n = read(fd, &c, 1);
+		struct pollfd pfd = {.fd = fd, .events = POLLIN};
+		gint64 left_ms = (deadline_us - g_get_monotonic_time()) / 1000;
+		ssize_t n;
+
+		if (left_ms <= 0 || poll(&pfd, 1, (int)MIN(left_ms, G_MAXINT)) == 0) {
+			*timed_out = TRUE;
+			return NULL;
+		}
+		n = read(fd, &c, 1);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
@@ -73,18 +85,28 @@ read_tty_line(int fd)
 }
 
 static gboolean
-ask_passkey(int tty, const char *address, guint32 *passkey)
+ask_passkey(int tty, const char *address, guint32 *passkey, gboolean *timed_out)
 {
+	/* NEEDLECTL_PASSKEY_WAIT_S: a shorter wait, for the tests */
+	const char *wait_env = g_getenv("NEEDLECTL_PASSKEY_WAIT_S");
+	gint64 wait_s =
+	    wait_env != NULL ? CLAMP(g_ascii_strtoll(wait_env, NULL, 10), 1, PASSKEY_WAIT_S) : PASSKEY_WAIT_S;
+	gint64 deadline = g_get_monotonic_time() + wait_s * G_USEC_PER_SEC;
+
 	for (guint i = 0; i < PASSKEY_ATTEMPTS; i++) {
-		g_autofree char *prompt =
-		    g_strdup_printf("Type the passkey pen %s shows (6 digits): ", address);
+		g_autofree char *prompt = g_strdup_printf(
+		    "Type the passkey pen %s shows (6 digits, within %" G_GINT64_FORMAT " s): ", address,
+		    (deadline - g_get_monotonic_time()) / G_USEC_PER_SEC);
 		g_autofree char *line = NULL;
 
 		if (write(tty, prompt, strlen(prompt)) < 0)
 			return FALSE;
-		line = read_tty_line(tty);
-		if (line == NULL)
+		line = read_tty_line(tty, deadline, timed_out);
+		if (line == NULL) {
+			if (*timed_out && write(tty, "\n", 1) < 0)
+				return FALSE;
 			return FALSE;
+		}
 		if (parse_passkey(line, passkey))
 			return TRUE;
 		if (write(tty, "That is not a 6-digit passkey.\n", 31) < 0)
@@ -143,6 +165,7 @@ pair_interactive(NgCtlClient *client, const char *address, char **path, GError *
 	int tty = open("/dev/tty", O_RDWR | O_CLOEXEC | O_NOCTTY);
 	guint32 passkey = 0;
 	gboolean asked;
+	gboolean timed_out = FALSE;
 
 	if (tty < 0) {
 		g_set_error_literal(error, G_IO_ERROR, G_IO_ERROR_FAILED,
@@ -153,13 +176,19 @@ pair_interactive(NgCtlClient *client, const char *address, char **path, GError *
 		close(tty);
 		return FALSE;
 	}
-	asked = ask_passkey(tty, address, &passkey);
+	asked = ask_passkey(tty, address, &passkey, &timed_out);
 	close(tty);
 	if (!asked) {
 		g_autoptr(GError) cancel_error = NULL;
 		ng_dbus_gateway1_call_cancel_pairing_sync(client->gateway, address, NULL, &cancel_error);
-		g_set_error_literal(error, G_IO_ERROR, G_IO_ERROR_CANCELLED,
-				    "pairing cancelled: no passkey was typed. Run needlectl pair again");
+		if (timed_out)
+			g_set_error(error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT,
+				    "no passkey was typed in time: the hub gave up on this pairing. Run "
+				    "needlectl pair again and type the passkey the pen shows");
+		else
+			g_set_error_literal(
+			    error, G_IO_ERROR, G_IO_ERROR_CANCELLED,
+			    "pairing cancelled: no passkey was typed. Run needlectl pair again");
 		return FALSE;
 	}
 	return ng_dbus_gateway1_call_pair_sync(client->gateway, address, passkey, path, NULL, error);

@@ -124,6 +124,12 @@ def scenario_wrong_passkey(h):
     devices = [p for p, i in h.managed_objects().items() if "org.bluez.Device1" in i
                and i["org.bluez.Device1"]["Address"] == NEW_ADDR and i["org.bluez.Device1"]["Paired"]]
     check(not devices, "no half-paired device is left in BlueZ")
+    # nothing typed: the prompt ends with the hub's time and says so (the wait shortened to 3 s)
+    t = nh.Terminal([os.environ["NEEDLECTL"], "pair", NEW_ADDR], h.env(NEEDLECTL_PASSKEY_WAIT_S="3"), "needlectl")
+    t.expect("Type the passkey", 30)
+    code, out = t.finish(20)
+    check(code == 1 and "no passkey was typed in time" in out, "the passkey prompt times out: %r" % out)
+    nh.wait_until(lambda: h.gw_prop("PairingState") == "idle", 10, "pairing idle again after the time-out")
     # and it works on a second try
     code, out = pair_on_terminal(h)
     check(code == 0, "pairing again with the right passkey works")
