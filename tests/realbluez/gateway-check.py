@@ -188,10 +188,16 @@ def run(args):
         raise StepFailed("the broker refused the subscriber")
     log("subscribed on the broker: ok")
     try:
-        scan = json.loads(needlectl(args, ["scan", "--time", "120", "--wait", "5", "--json"]))
-        pens = [p for p in scan if str(p.get("name", "")).startswith("NeedlePen-")]
+        # the pen's controller may start advertising late on a loaded host (TCG): scan again, at
+        # most four times (the window stays open; each scan watches 5 s)
+        for attempt in range(4):
+            scan = json.loads(needlectl(args, ["scan", "--time", "120", "--wait", "5", "--json"]))
+            pens = [p for p in scan if str(p.get("name", "")).startswith("NeedlePen-")]
+            if pens:
+                break
+            log(f"scan {attempt + 1}: no pen yet")
         if not pens:
-            raise StepFailed(f"needlectl scan found no pen: {scan}")
+            raise StepFailed(f"needlectl scan found no pen in four scans: {scan}")
         address = pens[0]["address"]
         pair_on_terminal(args, address)
         pen = json.loads(needlectl(args, ["status", address, "--json"]))
