@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-bash .ci/install-deps.sh
+bash .ci/install-deps.sh --demo
 builddir=build-demo
 [ -d "$builddir" ] || meson setup "$builddir" >/dev/null
 meson compile -C "$builddir" >/dev/null
