@@ -16,6 +16,13 @@ if [[ "${NEEDLEGATE_THROWAWAY_ROOT:-}" != 1 ||
 	exit 1
 fi
 
+# The root is a copy of the build machine: start from a machine that never had needlegate (here
+# only, in the copy: a hub that built the package keeps its own).
+if dpkg-query -W -f='${Status}' needlegate 2>/dev/null | grep -q ' installed$\| config-files$'; then
+	timeout 300 apt-get purge -y -q needlegate >/dev/null
+fi
+rm -rf /etc/needlegate /var/lib/needlegate
+
 # What an admin does on a Pi. Without a running systemd the postinst still
 # creates the user and enables the unit (symlinks), it only does not start it.
 timeout 300 apt-get install -y -q "$deb" >/dev/null

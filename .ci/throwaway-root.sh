@@ -68,6 +68,11 @@ for dev in null zero full random urandom; do
 	mount --bind "/dev/$dev" "$root/dev/$dev"
 done
 ln -s /proc/self/fd "$root/dev/fd"
+# Pseudo-terminals of its own (apt logs through one).
+mkdir "$root/dev/pts"
+if mount -t devpts -o newinstance,ptmxmode=0666,mode=0620 devpts "$root/dev/pts" 2>/dev/null; then
+	ln -s pts/ptmx "$root/dev/ptmx"
+fi
 printf '#!/bin/sh\n# throw-away root: no service starts here\nexit 101\n' >"$root/usr/sbin/policy-rc.d"
 chmod 0755 "$root/usr/sbin/policy-rc.d"
 # For apt's downloads (the host's may be a link into /run or a file mounted over the root's).
