@@ -63,7 +63,7 @@ installed | grep -qx qemu-system-x86 || fail "realbluez-deps.sh does not install
 echo "ok: realbluez-deps.sh installs the guest's packages and starts or stops no service"
 
 # Who runs which list.
-grep -qE '^bash \.ci/install-deps\.sh --demo$' "$src/deploy/demo.sh" || fail "deploy/demo.sh does not run install-deps.sh --demo"
+grep -qE '^\s*bash \.ci/install-deps\.sh --demo$' "$src/deploy/demo.sh" || fail "deploy/demo.sh does not run install-deps.sh --demo"
 if grep -n 'realbluez-deps' "$src/deploy/demo.sh" "$src/.ci/install-deps.sh" | grep -v ':#'; then
 	fail "the demo's path runs realbluez-deps.sh (above)"
 fi
