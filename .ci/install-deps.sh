@@ -1,19 +1,38 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: LGPL-2.1-or-later
-# Installs, from Debian's archive, everything needlegate needs to build, test and run its demo.
+# Installs, from Debian's archive, what needlegate needs to build and run its demo (--demo) or, by
+# default, to build and run its tests. Any architecture (amd64, a Raspberry Pi's arm64).
+#
+#   sudo bash .ci/install-deps.sh [--demo]
+#
+# The real-bluetoothd guest tests (tests/realbluez/, amd64) have their own list:
+# .ci/realbluez-deps.sh, which tests/run-tests.sh and CI run as well.
+# It installs packages and nothing else: it never starts, stops or disables a service (a hub's own
+# Mosquitto keeps running; the tests and the demo start private brokers on free loopback ports).
 set -euo pipefail
 
+# Build needlegate and run the demo: simulated pens, a private bus and broker, the gateway.
 packages=(
-	meson ninja-build pkg-config gcc clang libclang-rt-14-dev
+	meson ninja-build pkg-config gcc
 	libglib2.0-dev libglib2.0-bin libjson-glib-dev libpaho-mqtt-dev libsqlite3-dev libsystemd-dev
-	libbluetooth-dev
-	dbus-daemon dbus-bin bluez mosquitto mosquitto-clients
-	python3 python3-paho-mqtt python3-gi python3-dbus gir1.2-glib-2.0
-	openssl util-linux procps iproute2 clang-format systemd
+	dbus-daemon dbus-bin mosquitto
+	python3 python3-paho-mqtt python3-gi gir1.2-glib-2.0
+	openssl util-linux procps systemd
 )
-
-# The real-bluetoothd guest tests (tests/realbluez/) have their own list.
-bash "$(dirname "$0")/realbluez-deps.sh"
+case "${1:-}" in
+--demo) ;;
+"")
+	# The tests also need the fuzzers' and the formatter's clang, BlueZ's tools and headers, ...
+	packages+=(
+		clang libclang-rt-14-dev clang-format libbluetooth-dev
+		bluez mosquitto-clients python3-dbus iproute2
+	)
+	;;
+*)
+	echo "usage: $0 [--demo]" >&2
+	exit 2
+	;;
+esac
 
 missing=()
 for p in "${packages[@]}"; do
@@ -31,5 +50,3 @@ echo "needlegate: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -q
 apt-get install -y -q --no-install-recommends "${missing[@]}"
-# The broker is started by the tests and the demo on loopback ports of their own.
-systemctl disable --now mosquitto >/dev/null 2>&1 || true

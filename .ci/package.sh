@@ -1,7 +1,9 @@
 #!/bin/bash
 # SPDX-License-Identifier: LGPL-2.1-or-later
-# CI: builds the amd64 .deb, checks what it holds, installs it and checks what its postinst did.
-# Run as root on Debian 12 (CI is a fresh machine). Output: build-ci-deb/*.deb.
+# CI: builds the amd64 .deb, checks what it holds, then installs and purges it in a throw-away root
+# (an overlay of / on a tmpfs, .ci/throwaway-root.sh) and checks what its postinst and purge did.
+# It never installs or purges the package on the machine it runs on (it does install the build
+# dependencies). Run as root on Debian 12. Output: build-ci-deb/amd64/*.deb.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 start=$(date +%s)
@@ -32,32 +34,19 @@ deb="$(ls "$out"/needlegate_*_amd64.deb)"
 step "checking the contents of $deb"
 deploy/check-deb.sh "$deb" amd64
 
-step "installing the package"
-# What an admin does on a Pi. Without a running systemd the postinst still
-# creates the user and enables the unit (symlinks), it only does not start it.
-trap 'apt-get purge -y -q needlegate >/dev/null 2>&1 || true' EXIT
-timeout 300 apt-get install -y -q "./$deb" >/dev/null
-problems=0
-expect() { if ! eval "$1"; then echo "package.sh: FAIL: $2"; problems=$((problems + 1)); fi; }
-expect 'getent passwd needlegate >/dev/null' "no needlegate user"
-expect 'getent group needlegate >/dev/null' "no needlegate group"
-expect '[[ -L /etc/systemd/system/multi-user.target.wants/needlegated.service ]]' \
-	"needlegated.service not enabled"
-expect '[[ "$(stat -c %U:%a /var/lib/needlegate)" == needlegate:750 ]]' \
-	"/var/lib/needlegate not needlegate:750 ($(stat -c %U:%a /var/lib/needlegate 2>&1))"
-expect '[[ -x /usr/sbin/needlegated ]]' "no /usr/sbin/needlegated"
-expect '/usr/bin/needlectl --help >/dev/null' "needlectl --help fails"
-
-step "purging the package"
-trap - EXIT
-timeout 300 apt-get purge -y -q needlegate >/dev/null
-expect '[[ ! -e /usr/sbin/needlegated ]]' "purge left /usr/sbin/needlegated"
-expect '[[ ! -e /var/lib/needlegate && ! -e /etc/needlegate ]]' \
-	"purge left /var/lib/needlegate or /etc/needlegate"
-expect '[[ ! -e /etc/systemd/system/multi-user.target.wants/needlegated.service ]]' \
-	"purge left the unit enabled"
-if [[ $problems -ne 0 ]]; then
-	echo "package.sh: FAIL: $problems problem(s) after install or purge"
-	exit 1
+step "installing and purging the package in a throw-away root"
+# Never on this machine: a hub that builds its own package keeps its /etc/needlegate and
+# /var/lib/needlegate. The root is an overlay of this machine's / on a tmpfs (.ci/throwaway-root.sh).
+if ! bash .ci/throwaway-root.sh --check >/dev/null; then
+	if [[ "${CI:-}" == true ]]; then
+		echo "package.sh: FAIL: no throw-away root here (root and mount namespaces needed):"
+		echo "package.sh: FAIL: the package's install and purge were not checked"
+		exit 1
+	fi
+	echo "package.sh: no throw-away root here (root and mount namespaces needed):"
+	echo "package.sh: SKIPPED the install and purge check; the package is in $out"
+	exit 0
 fi
-step "done: package built, checked, installed and purged"
+timeout 900 bash .ci/throwaway-root.sh --copy "$deb" --copy .ci/deb-install-check.sh -- \
+	bash /tmp/throwaway/deb-install-check.sh "/tmp/throwaway/$(basename "$deb")"
+step "done: package built and checked, installed and purged in a throw-away root"

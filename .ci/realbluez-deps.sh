@@ -4,6 +4,8 @@
 #
 # The guest kernel itself is not installed: tests/realbluez/prepare.sh fetches it with `apt-get download`
 # into the build folder, so only the package lists must know linux-image-amd64.
+# Run by tests/run-tests.sh and CI, never by the demo. It never starts, stops or disables a service:
+# the guest runs its own Mosquitto, and the host's tests use private brokers on free ports.
 set -euo pipefail
 
 packages=(
@@ -34,5 +36,3 @@ if [ ${#missing[@]} -gt 0 ]; then
 	apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
 lists_know_kernel || { echo "needlegate: apt-cache still does not know linux-image-amd64" >&2; exit 1; }
-# The broker is started by the tests on ports of their own.
-systemctl disable --now mosquitto >/dev/null 2>&1 || true

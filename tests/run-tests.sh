@@ -11,6 +11,8 @@ builddir=${1:-build}
 shift || true
 
 bash .ci/install-deps.sh
+# The realbluez suite's QEMU guest (amd64 kernel, qemu-system-x86, ...): only the tests need it.
+bash .ci/realbluez-deps.sh
 if [ -d "$builddir" ]; then
 	meson setup --reconfigure "$builddir" -Dwerror=true "$@"
 else

@@ -3,8 +3,10 @@
 """The needlegate demo: simulated pens, a local broker, the gateway, and a live view of the broker."""
 
 import argparse
+import glob
 import json
 import os
+import shutil
 import signal
 import sys
 import threading
@@ -103,57 +105,158 @@ class View:
         return "\x1b[H\x1b[2J" + "\n".join(rows) + "\n"
 
 
+class Stopper:
+    """INT, TERM and HUP stop the demo once: the first one raises KeyboardInterrupt in the main loop;
+    from the moment the teardown starts (disarm), no signal interrupts it, so that everything the
+    demo started is stopped (HUP: the terminal or the SSH link is gone; TERM: kill; INT: Ctrl-C)."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+    def __init__(self):
+        self.armed = True
+        self.received = None
+        for sig in self.SIGNALS:
+            signal.signal(sig, self.handler)
+        # Python ignores SIGPIPE already: a write to a closed pipe raises, and Output handles it.
+
+    def handler(self, signum, frame):
+        if self.received is None:
+            self.received = signal.Signals(signum).name
+        if self.armed:
+            self.armed = False
+            raise KeyboardInterrupt
+
+    def disarm(self):
+        self.armed = False
+
+
+class Output:
+    """The live view's output. When it cannot be written any more (the pipe it goes into closed,
+    the terminal hung up), the demo stops, and later writes go nowhere instead of failing."""
+
+    def __init__(self):
+        self.gone = False
+
+    def write(self, text, stream=None):
+        stream = stream or sys.stdout
+        if self.gone and stream is sys.stdout:
+            return False
+        try:
+            stream.write(text)
+            stream.flush()
+            return True
+        except (OSError, ValueError):
+            if stream is sys.stdout:
+                self.gone = True
+            # What is still buffered, and what comes later, goes to /dev/null instead (no error at exit).
+            try:
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(devnull, stream.fileno())
+                os.close(devnull)
+            except (OSError, ValueError):
+                pass
+            return False
+
+    def last_line(self, text):
+        """On stdout, else on stderr, else nowhere."""
+        if not self.write(text + "\n"):
+            self.write(text + "\n", sys.stderr)
+
+
+STOPPER = None
+
+
+class DemoHarness(Harness):
+    def close(self):
+        STOPPER.disarm()  # the teardown is never cut short by a signal
+        return super().close()
+
+
+def keep_logs(harness, logs):
+    """Moves the children's logs (and the daemon's configuration) to the folder @logs, replacing an
+    earlier run's, and removes the harness's folder; returns @logs, or None."""
+    if not harness.dir or not os.path.isdir(harness.dir):
+        return None
+    try:
+        os.makedirs(logs, exist_ok=True)
+        for old in glob.glob(os.path.join(logs, "*.log")) + glob.glob(os.path.join(logs, "needlegated.conf")):
+            os.unlink(old)
+        for path in glob.glob(os.path.join(harness.dir, "*.log")) + glob.glob(os.path.join(harness.dir, "needlegated.conf")):
+            shutil.move(path, logs)
+    except OSError:
+        logs = None
+    shutil.rmtree(harness.dir, ignore_errors=True)
+    return logs
+
+
 def main():
+    global STOPPER
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--build", default="build-demo", help="meson build directory")
     parser.add_argument("--pens", type=int, default=3, help="simulated pens (default 3)")
     parser.add_argument("--seconds", type=float, default=0, help="stop after this long (default: Ctrl-C)")
+    parser.add_argument("--logs", help="where to keep the logs at the end (default: BUILD/demo-logs, "
+                        "replaced at each run)")
     parser.add_argument("--check", action="store_true",
                         help="exit 1 unless every pen was connected and sent telemetry (for the tests)")
     args = parser.parse_args()
-    # Ctrl-C and a plain kill both stop everything the demo started (the harness tears down).
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    STOPPER = Stopper()
+    out = Output()
     build = os.path.abspath(args.build)
     os.environ.setdefault("NEEDLE_PENSIM", os.path.join(build, "pensim", "needle-pensim"))
     os.environ.setdefault("NEEDLEGATED", os.path.join(build, "gateway", "needlegated"))
 
-    with Harness(pens=args.pens, daemon=True, hub=HUB, daemon_args=["--verbose"]) as h:
-        daemon = h.daemon
-        view = View()
-        client = MqttClient(h.mqtt_port, topics=[BASE + "/#"], base=BASE, client_id="needlegate-demo-view",
-                            on_message=view.on_message, keep=False)
-        assigned = False
-        start = time.monotonic()
-        try:
-            while not args.seconds or time.monotonic() - start < args.seconds:
-                if not daemon.running():
-                    raise SystemExit("needlegated stopped:\n" + daemon.output()[-3000:])
-                if not assigned and "NP5EED0001" in view.pens and os.path.exists(PLAN):
-                    # The face course for the first pen's next session, as a dashboard would send it.
-                    client.request("plan/assign", {"pen": "NP5EED0001", "plan": json.load(open(PLAN)),
-                                                   "transaction": "demo-1"})
-                    assigned = True
-                sys.stdout.write(view.render(time.monotonic() - start))
-                sys.stdout.flush()
-                time.sleep(0.5)
-        except KeyboardInterrupt:
-            pass
-        finally:
-            client.close()
-        print(f"\nstopping: needlegated, needle-pensim, mosquitto and the private bus (logs were in {h.dir})")
+    harness = DemoHarness(pens=args.pens, daemon=True, hub=HUB, daemon_args=["--verbose"], keep_dir=True)
+    view = View()
+    status = 0
+    why = "the end"
+    try:
+        with harness as h:
+            client = None
+            try:
+                daemon = h.daemon
+                client = MqttClient(h.mqtt_port, topics=[BASE + "/#"], base=BASE,
+                                    client_id="needlegate-demo-view", on_message=view.on_message, keep=False)
+                assigned = False
+                start = time.monotonic()
+                while not args.seconds or time.monotonic() - start < args.seconds:
+                    if not daemon.running():
+                        raise SystemExit("needlegated stopped:\n" + daemon.output()[-3000:])
+                    if not assigned and "NP5EED0001" in view.pens and os.path.exists(PLAN):
+                        # The face course for the first pen's next session, as a dashboard would send it.
+                        client.request("plan/assign", {"pen": "NP5EED0001", "plan": json.load(open(PLAN)),
+                                                       "transaction": "demo-1"})
+                        assigned = True
+                    if not out.write(view.render(time.monotonic() - start)):
+                        why = "its output closed"
+                        break
+                    time.sleep(0.5)
+            except KeyboardInterrupt:
+                why = STOPPER.received or "Ctrl-C"
+            finally:
+                STOPPER.disarm()
+                out.write("\nstopping needlegated, needle-pensim, mosquitto and the private bus ...\n")
+                if client is not None:
+                    client.close()
         if args.check:
-            return check(view, args.pens)
-    return 0
+            status = check(view, args.pens, out)
+    except KeyboardInterrupt:  # while starting
+        why = STOPPER.received or "Ctrl-C"
+        status = 130
+    finally:
+        STOPPER.disarm()
+        logs = keep_logs(harness, os.path.abspath(args.logs or os.path.join(build, "demo-logs")))
+        out.last_line(f"demo stopped ({why}): needlegated, needle-pensim, mosquitto and the private bus "
+                      f"are stopped" + (f"; their logs are in {logs}" if logs else ""))
+    return status
 
-
-def check(view, n_pens):
+def check(view, n_pens, out):
     missing = [f"NP5EED{i:04d}" for i in range(1, n_pens + 1)
                if view.pens.get(f"NP5EED{i:04d}", {}).get("records", 0) == 0]
     if view.bridge != "online" or missing:
-        print(f"demo check failed: bridge {view.bridge}, pens without telemetry: {missing}")
+        out.last_line(f"demo check failed: bridge {view.bridge}, pens without telemetry: {missing}")
         return 1
-    print(f"demo check passed: {n_pens} pens sent telemetry through the gateway")
+    out.last_line(f"demo check passed: {n_pens} pens sent telemetry through the gateway")
     return 0
 
 

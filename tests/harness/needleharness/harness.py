@@ -84,9 +84,11 @@ class Harness(BusClient, GatewayClient):
         return self
 
     def __exit__(self, exc_type, exc, tb):
-        if exc_type is not None:
-            self.dump_logs()
-        problems = self.close()
+        try:
+            if exc_type is not None:
+                self.dump_logs()
+        finally:
+            problems = self.close()
         if exc_type is None and problems:
             raise HarnessError("\n".join(problems))
         return False
@@ -94,21 +96,25 @@ class Harness(BusClient, GatewayClient):
     def close(self):
         """Stops everything; returns the problems of checked processes (see spawn)."""
         problems, self.problems = self.problems, []
-        if self.sub is not None:
-            self.sub.close()
-            self.sub = None
-        if self.conn is not None:
-            self.unsubscribe_all()
-            try:
-                self.conn.close_sync(None)
-            except GLib.Error:
-                pass
-            self.conn = None
-        for proc in reversed(self.processes):
-            code = proc.stop()
-            if proc.check_exit and proc.problems(code):
-                problems.append(proc.problems(code))
-        self.processes = []
+        try:
+            if self.sub is not None:
+                sub, self.sub = self.sub, None
+                sub.close()
+            if self.conn is not None:
+                try:
+                    self.unsubscribe_all()
+                    self.conn.close_sync(None)
+                except GLib.Error:
+                    pass
+                finally:
+                    self.conn = None
+        finally:
+            # Whatever failed above, no child outlives the harness.
+            for proc in reversed(self.processes):
+                code = proc.stop()
+                if proc.check_exit and proc.problems(code):
+                    problems.append(proc.problems(code))
+            self.processes = []
         if problems:
             self.dump_logs(self.spawned)
         if self.dir and not self.keep_dir:
@@ -116,10 +122,15 @@ class Harness(BusClient, GatewayClient):
         return problems
 
     def dump_logs(self, procs=None):
-        for proc in procs or self.processes:
-            print(f"---- {proc.name} ({' '.join(proc.argv)}) ----", file=sys.stderr)
-            print(proc.output()[-8000:], file=sys.stderr)
-        sys.stderr.flush()
+        """The children's output on stderr; never fails (stderr may be a closed pipe or terminal:
+        what comes next, the teardown, must still run)."""
+        try:
+            for proc in procs or self.processes:
+                print(f"---- {proc.name} ({' '.join(proc.argv)}) ----", file=sys.stderr)
+                print(proc.output()[-8000:], file=sys.stderr)
+            sys.stderr.flush()
+        except (OSError, ValueError):
+            pass
 
     def env(self, **extra):
         """Environment for a client of the private bus (DBUS_SYSTEM_BUS_ADDRESS set)."""
