@@ -109,11 +109,15 @@ ng_ctl_fail(const char *command, GError *error)
 			/* The bus policy's own words say nothing useful to a technician. */
 			g_dbus_error_strip_remote_error(error);
 			fflush(stdout);
+			/* plans and the journal name patients: reading them is for the group too */
+			gboolean reading =
+			    g_str_equal(command, "sessions") || g_str_equal(command, "plan show");
+
 			fprintf(
 			    stderr,
 			    "needlectl: %s: not allowed: only root and members of the group needlegate may "
-			    "change the gateway (ask the admin: adduser $USER needlegate)\n",
-			    command);
+			    "%s (ask the admin: adduser $USER needlegate)\n",
+			    command, reading ? "read plans and the session journal" : "change the gateway");
 			return status;
 		}
 	} else if (g_error_matches(error, G_DBUS_ERROR, G_DBUS_ERROR_SERVICE_UNKNOWN) ||

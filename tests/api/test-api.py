@@ -377,8 +377,13 @@ def scenario_policy(h):
     for args in (["scan", "--wait", "0"], ["identify", OLD_PEN], ["remove", OLD_PEN],
                  ["plan", "clear", OLD_PEN]):
         p = h.ctl(*args, user="nobody")
-        check(p.returncode == 4 and "group needlegate" in p.stderr,
+        check(p.returncode == 4 and "group needlegate" in p.stderr and "change" in p.stderr,
               "the bus refuses needlectl %s from nobody" % " ".join(args[:2]))
+    # plans and the journal name patients: reading them is for the group, and the message says read
+    for args in (["sessions"], ["plan", "show", OLD_PEN]):
+        p = h.ctl(*args, user="nobody")
+        check(p.returncode == 4 and "may read plans and the session journal" in p.stderr,
+              "needlectl %s from nobody is refused as a read: %r" % (" ".join(args[:2]), p.stderr))
     check(h.pen(OLD_PEN).prop("Paired"), "the pen is still paired")
     p = h.ctl("scan", "--time", "60", "--wait", "2")
     check(p.returncode == 0 and NEW_ADDR in p.stdout, "root scans through the policy")
