@@ -8,6 +8,7 @@
 #include <glib-unix.h>
 #include <glib/gstdio.h>
 #include <locale.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -325,17 +326,36 @@ start_mqtt(Daemon *d, GError **error)
 	return TRUE;
 }
 
+/* root with the service's own state directory would leave files the service user cannot write. */
+static gboolean
+refuse_root_in_service_dir(const NgConfig *config, GError **error)
+{
+	if (geteuid() != 0 || g_strcmp0(config->state_dir, NG_LOCALSTATEDIR "/lib/needlegate") != 0 ||
+	    getpwnam("needlegate") == NULL)
+		return TRUE;
+	g_set_error(error, G_IO_ERROR, G_IO_ERROR_PERMISSION_DENIED,
+		    "running as root with the service's state directory %s would leave files that the "
+		    "service (user needlegate) cannot write: start it with 'systemctl start needlegated', "
+		    "or give another --state-dir to run it by hand",
+		    config->state_dir);
+	return FALSE;
+}
+
 static gboolean
 open_state(Daemon *d, GError **error)
 {
 	g_autofree char *db_path = g_build_filename(d->config->state_dir, "needlegate.db", NULL);
 
+	if (!refuse_root_in_service_dir(d->config, error))
+		return FALSE;
 	if (g_mkdir_with_parents(d->config->state_dir, 0750) != 0) {
 		g_set_error(error, G_IO_ERROR, g_io_error_from_errno(errno),
 			    "[gateway] state_dir: cannot create %s: %s", d->config->state_dir,
 			    g_strerror(errno));
 		return FALSE;
 	}
+	if (!ng_store_check_writable(db_path, error))
+		return FALSE;
 	d->store = ng_store_open(db_path, error);
 	if (d->store == NULL)
 		return FALSE;

@@ -28,6 +28,8 @@
 #include "ng-store.h"
 
 #include <glib/gstdio.h>
+#include <pwd.h>
+#include <unistd.h>
 
 #define NG_STORE_COMMIT_DELAY_MS 10
 #define NG_STORE_RETRY_DELAY_MS	 1000
@@ -348,6 +350,40 @@ ng_store_configure(NgStore *store, GError **error)
 	if (store->stmt_commit == NULL)
 		return FALSE;
 	return ng_store_ensure_transaction(store, error);
+}
+
+static char *
+user_name(uid_t uid)
+{
+	struct passwd *pw = getpwuid(uid);
+
+	return pw != NULL ? g_strdup(pw->pw_name) : g_strdup_printf("uid %u", (guint)uid);
+}
+
+gboolean
+ng_store_check_writable(const char *path, GError **error)
+{
+	g_autofree char *dir = g_path_get_dirname(path);
+	g_autofree char *wal = g_strconcat(path, "-wal", NULL);
+	g_autofree char *shm = g_strconcat(path, "-shm", NULL);
+	const char *const files[] = {dir, path, wal, shm};
+
+	for (gsize i = 0; i < G_N_ELEMENTS(files); i++) {
+		GStatBuf st;
+		g_autofree char *owner = NULL;
+		g_autofree char *me = NULL;
+
+		if (g_stat(files[i], &st) != 0 || access(files[i], W_OK) == 0)
+			continue;
+		owner = user_name(st.st_uid);
+		me = user_name(geteuid());
+		g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_ACCES,
+			    "[gateway] state_dir: %s is owned by %s (mode %04o) and %s cannot write it: "
+			    "was the daemon run by hand as another user? Fix: sudo chown -R %s %s",
+			    files[i], owner, (guint)(st.st_mode & 07777), me, me, dir);
+		return FALSE;
+	}
+	return TRUE;
 }
 
 NgStore *

@@ -31,6 +31,9 @@ typedef struct _NgStore NgStore;
  * thread-default context at the time of the call); the store is not thread-safe.
  */
 NgStore *ng_store_open(const char *path, GError **error);
+/* FALSE, with the file, its owner and the fix, when this process could not write the database at
+ * @path or its journal files (a copy left by a run as another user, root say). */
+gboolean ng_store_check_writable(const char *path, GError **error);
 void ng_store_free(NgStore *store);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(NgStore, ng_store_free)
 

@@ -389,6 +389,35 @@ def test_cli():
         assert out.returncode == 78 and "--mqtt-url: [mqtt] url: 'http://x'" in out.stderr, out.stderr
 
 
+def test_store_not_writable():
+    """A database left by a run as root: the service user is told which file, whose, and the fix,
+    instead of failing every write later."""
+    import os
+    import pwd
+    import subprocess
+    import tempfile
+    daemon = os.environ["NEEDLEGATED"]
+    nobody = pwd.getpwnam("nobody")
+    with tempfile.TemporaryDirectory() as top:
+        os.chmod(top, 0o755)
+        state = os.path.join(top, "state")
+        os.mkdir(state)
+        os.chown(state, nobody.pw_uid, nobody.pw_gid)
+        with open(os.path.join(state, "needlegate.db"), "w"):
+            pass
+        os.chmod(os.path.join(state, "needlegate.db"), 0o644)  # root's, as a run by hand leaves it
+        conf = os.path.join(top, "needlegated.conf")
+        with open(conf, "w") as f:
+            f.write("[gateway]\nhub_id=perm\nstate_dir=%s\n" % state)
+        os.chmod(conf, 0o644)
+        out = subprocess.run(["setpriv", "--reuid=%d" % nobody.pw_uid, "--regid=%d" % nobody.pw_gid,
+                              "--clear-groups", daemon, "--config", conf],
+                             capture_output=True, text=True, timeout=20)
+        assert out.returncode == 1, (out.returncode, out.stderr)
+        assert "needlegate.db is owned by root (mode 0644) and nobody cannot write it" in out.stderr, out.stderr
+        assert "sudo chown -R nobody %s" % state in out.stderr, out.stderr
+
+
 def test_systemd_notify():
     """Under systemd: READY=1 once serving, STATUS, WATCHDOG=1 at half the watchdog interval,
     STOPPING=1 on SIGTERM."""
@@ -433,6 +462,7 @@ TESTS = {
     "bluetoothd-restart": test_bluetoothd_restart,
     "max-connections": test_max_connections,
     "bonding-changes": test_bonding_changes,
+    "store-not-writable": test_store_not_writable,
     "cli": test_cli,
     "systemd-notify": test_systemd_notify,
 }
