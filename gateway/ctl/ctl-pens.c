@@ -324,31 +324,42 @@ one_pen_argument(const NgCtlCommand *cmd, int *argc, char ***argv)
 static int
 run_identify(int argc, char **argv)
 {
-	int status = one_pen_argument(&ng_ctl_command_identify, &argc, &argv);
+	gboolean json = FALSE;
+	int status = 0;
+	int n = ng_ctl_parse(&ng_ctl_command_identify, NULL, &json, &argc, &argv, &status);
 	g_autoptr(GError) error = NULL;
 	g_autoptr(NgCtlClient) client = NULL;
 	g_autoptr(NgDbusPen1) pen = NULL;
 
-	if (status >= 0)
+	if (n < 0)
 		return status;
+	if (n != 1) {
+		ng_ctl_usage_error("identify", n == 0 ? "no PEN given" : "expected one PEN, got %d arguments",
+				   n);
+		return NG_CTL_EXIT_USAGE;
+	}
 	client = ng_ctl_client_new(&error);
 	if (client == NULL)
 		return ng_ctl_fail("identify", error);
 	pen = ng_ctl_client_find_pen(client, argv[1], &error);
 	if (pen == NULL || !ng_dbus_pen1_call_identify_sync(pen, NULL, &error))
 		return ng_ctl_fail("identify", error);
-	printf("Pen %s beeps and blinks for 5 seconds.\n", argv[1]);
+	if (json)
+		printf("{\"pen\":\"%s\",\"identified\":true}\n", ng_dbus_pen1_get_serial(pen));
+	else
+		printf("Pen %s beeps and blinks for 5 seconds.\n", argv[1]);
 	return NG_CTL_EXIT_OK;
 }
 
 const NgCtlCommand ng_ctl_command_identify = {
     .name = "identify",
-    .synopsis = "PEN",
+    .synopsis = "[--json] PEN",
     .summary = "Make a pen beep and blink, to find it in the room",
     .help = "The pen (a serial number or an address) beeps and blinks for 5 seconds.\n"
 	    "It must be connected (needlectl list: link 'connected').\n"
 	    "\n"
 	    "Options:\n"
+	    "  --json      Print {\"pen\": serial, \"identified\": true}\n"
 	    "  -h, --help  Show this help\n"
 	    "\n" NG_CTL_EXIT_STATUS_HELP "\n"
 	    "Example:\n"

@@ -34,19 +34,40 @@ read_plan_file(const char *path, GError **error)
 	return g_steal_pointer(&text);
 }
 
+/* {"pen": SERIAL, "plan_id": ID|null}: what assign and clear print with --json. */
+static void
+print_pen_plan_json(NgDbusPen1 *pen, const char *name, const char *plan_id)
+{
+	g_autoptr(JsonBuilder) b = json_builder_new();
+	g_autoptr(JsonNode) node = NULL;
+	const char *serial = ng_dbus_pen1_get_serial(pen);
+
+	json_builder_begin_object(b);
+	json_builder_set_member_name(b, "pen");
+	json_builder_add_string_value(b, serial != NULL && *serial != '\0' ? serial : name);
+	json_builder_set_member_name(b, "plan_id");
+	if (plan_id != NULL)
+		json_builder_add_string_value(b, plan_id);
+	else
+		json_builder_add_null_value(b);
+	json_builder_end_object(b);
+	node = json_builder_get_root(b);
+	ng_ctl_print_json(node);
+}
+
 static int
-plan_assign(NgCtlClient *client, const char *name, const char *file)
+plan_assign(NgCtlClient *client, const char *name, const char *file, gboolean json)
 {
 	g_autoptr(GError) error = NULL;
-	g_autofree char *json = read_plan_file(file, &error);
+	g_autofree char *text = read_plan_file(file, &error);
 	g_autoptr(NgDbusPen1) pen = NULL;
 
-	if (json == NULL)
+	if (text == NULL)
 		return ng_ctl_fail("plan assign", error);
 	pen = ng_ctl_client_find_pen(client, name, &error);
 	if (pen == NULL)
 		return ng_ctl_fail("plan assign", error);
-	if (!ng_dbus_pen1_call_assign_plan_sync(pen, json, NULL, &error)) {
+	if (!ng_dbus_pen1_call_assign_plan_sync(pen, text, NULL, &error)) {
 		g_autofree char *remote = g_dbus_error_get_remote_error(error);
 
 		/* "face.json: $.areas.cheek: unknown area ...": which file, then where in it */
@@ -55,6 +76,15 @@ plan_assign(NgCtlClient *client, const char *name, const char *file)
 			g_prefix_error(&error, "%s: ", g_str_equal(file, "-") ? "(standard input)" : file);
 		}
 		return ng_ctl_fail("plan assign", error);
+	}
+	if (json) {
+		g_autoptr(JsonNode) doc = json_from_string(text, NULL);
+		JsonObject *o = doc != NULL && JSON_NODE_HOLDS_OBJECT(doc) ? json_node_get_object(doc) : NULL;
+
+		print_pen_plan_json(pen, name,
+				    o != NULL ? json_object_get_string_member_with_default(o, "plan_id", NULL)
+					      : NULL);
+		return NG_CTL_EXIT_OK;
 	}
 	printf("Plan assigned to pen %s for its next session.\n", name);
 	return NG_CTL_EXIT_OK;
@@ -169,13 +199,17 @@ plan_show(NgCtlClient *client, const char *name, gboolean json)
 }
 
 static int
-plan_clear(NgCtlClient *client, const char *name)
+plan_clear(NgCtlClient *client, const char *name, gboolean json)
 {
 	g_autoptr(GError) error = NULL;
 	g_autoptr(NgDbusPen1) pen = ng_ctl_client_find_pen(client, name, &error);
 
 	if (pen == NULL || !ng_dbus_pen1_call_clear_plan_sync(pen, NULL, &error))
 		return ng_ctl_fail("plan clear", error);
+	if (json) {
+		print_pen_plan_json(pen, name, NULL);
+		return NG_CTL_EXIT_OK;
+	}
 	printf("Plan of pen %s cleared.\n", name);
 	return NG_CTL_EXIT_OK;
 }
@@ -209,15 +243,15 @@ run_plan(int argc, char **argv)
 	if (client == NULL)
 		return ng_ctl_fail("plan", error);
 	if (g_str_equal(sub, "assign"))
-		return plan_assign(client, argv[2], argv[3]);
+		return plan_assign(client, argv[2], argv[3], json);
 	if (g_str_equal(sub, "show"))
 		return plan_show(client, argv[2], json);
-	return plan_clear(client, argv[2]);
+	return plan_clear(client, argv[2], json);
 }
 
 const NgCtlCommand ng_ctl_command_plan = {
     .name = "plan",
-    .synopsis = "assign PEN FILE | show [--json] PEN | clear PEN",
+    .synopsis = "assign [--json] PEN FILE | show [--json] PEN | clear [--json] PEN",
     .summary = "Assign, show or clear the treatment plan of a pen",
     .help = "A plan (a JSON file: plan id, pseudonymous patient reference, course, areas\n"
 	    "with depth and speed ranges, cartridges; see the README) applies to the\n"
@@ -233,7 +267,8 @@ const NgCtlCommand ng_ctl_command_plan = {
 	    "  clear PEN        Remove the pen's plan\n"
 	    "\n"
 	    "Options:\n"
-	    "  --json      With show: the plan as JSON, on one line\n"
+	    "  --json      show: the plan as JSON, on one line; assign and clear:\n"
+	    "              {\"pen\": serial, \"plan_id\": the plan assigned, or null}\n"
 	    "  -h, --help  Show this help\n"
 	    "\n" NG_CTL_EXIT_STATUS_HELP "\n"
 	    "Examples:\n"

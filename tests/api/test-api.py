@@ -88,8 +88,9 @@ def scenario_ctl_pair(h):
     p = h.ctl("list", "--json")
     pens = json.loads(p.stdout)
     check(any(x["serial"] == NEW_PEN and x["connected"] for x in pens), "needlectl list --json")
-    p = h.ctl("identify", NEW_PEN)
-    check(p.returncode == 0, "needlectl identify")
+    p = h.ctl("identify", "--json", NEW_PEN)
+    check(p.returncode == 0 and json.loads(p.stdout) == {"pen": NEW_PEN, "identified": True},
+          "needlectl identify --json")
     h.pen(NEW_PEN).call("StartSession")
     nh.wait_until(lambda: json.loads(h.ctl("status", "--json", NEW_ADDR).stdout)["session"]["active"], 15,
                   "a live session in needlectl status")
@@ -234,8 +235,9 @@ def scenario_plans(h):
     plan = os.path.join(PLANS, "face-course.json")
     doc0 = json.load(open(plan))
     plan_id = doc0["plan_id"]
-    p = h.ctl("plan", "assign", OLD_PEN, plan)
-    check(p.returncode == 0, "needlectl plan assign")
+    p = h.ctl("plan", "assign", "--json", OLD_PEN, plan)
+    check(p.returncode == 0 and json.loads(p.stdout) == {"pen": OLD_PEN, "plan_id": plan_id},
+          "needlectl plan assign --json")
     nh.wait_until(lambda: h.pen_object(OLD_PEN)[1]["Plan"] == plan_id, 5, "Pen1.Plan to show it")
     p = h.ctl("plan", "show", "--json", OLD_ADDR)
     check(p.returncode == 0 and json.loads(p.stdout)["plan_id"] == plan_id, "needlectl plan show --json")
@@ -254,8 +256,9 @@ def scenario_plans(h):
     p = h.ctl("plan", "assign", OLD_PEN, bad)
     check(p.returncode == 1 and "%s: $.areas.%s.depth_mm.max" % (bad, first) in p.stderr,
           "a bad plan names the file and the field")
-    p = h.ctl("plan", "clear", OLD_PEN)
-    check(p.returncode == 0, "needlectl plan clear")
+    p = h.ctl("plan", "clear", "--json", OLD_PEN)
+    check(p.returncode == 0 and json.loads(p.stdout) == {"pen": OLD_PEN, "plan_id": None},
+          "needlectl plan clear --json")
     p = h.ctl("plan", "show", OLD_PEN)
     check(p.returncode == 1 and "no plan" in p.stderr, "no plan after clear")
     path, _ = h.pen_object(OLD_PEN)
