@@ -58,6 +58,7 @@ typedef struct {
 	gint64 pairing_window_ends_ms;
 	const char *pairing_state;
 	const char *pairing_address; /* NULL when idle */
+	const char *store_problem;   /* the database cannot be written: why; NULL when it can */
 } NgHubSnapshot;
 
 G_END_DECLS

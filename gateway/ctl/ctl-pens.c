@@ -4,6 +4,7 @@
 #include "config.h"
 
 #include <stdio.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "ctl-client.h"
@@ -208,6 +209,11 @@ gateway_to_json(NgDbusGateway1 *gw, GList *pens)
 	json_builder_add_boolean_value(b, ng_dbus_gateway1_get_bluetooth_running(gw));
 	json_builder_set_member_name(b, "mqtt_connected");
 	json_builder_add_boolean_value(b, ng_dbus_gateway1_get_mqtt_connected(gw));
+	json_builder_set_member_name(b, "store_problem");
+	if (strcmp(S(ng_dbus_gateway1_get_store_problem(gw)), "-") != 0)
+		json_builder_add_string_value(b, ng_dbus_gateway1_get_store_problem(gw));
+	else
+		json_builder_add_null_value(b);
 	json_builder_set_member_name(b, "pairing_window_open");
 	json_builder_add_boolean_value(b, ng_dbus_gateway1_get_pairing_window_open(gw));
 	json_builder_set_member_name(b, "pairing_state");
@@ -231,6 +237,9 @@ print_gateway(NgDbusGateway1 *gw, GList *pens)
 	       *S(ng_dbus_gateway1_get_adapter(gw)) != '-' ? ", adapter " : ", no adapter",
 	       *S(ng_dbus_gateway1_get_adapter(gw)) != '-' ? ng_dbus_gateway1_get_adapter(gw) : "");
 	printf("MQTT broker:  %s\n", ng_dbus_gateway1_get_mqtt_connected(gw) ? "connected" : "not connected");
+	printf("Database:     %s\n", strcmp(S(ng_dbus_gateway1_get_store_problem(gw)), "-") != 0
+					 ? ng_dbus_gateway1_get_store_problem(gw)
+					 : "ok (it can be written)");
 	printf("Pens:         %u paired, %u connected\n", ng_dbus_gateway1_get_pens_served(gw),
 	       ng_dbus_gateway1_get_pens_connected(gw));
 	if (ng_dbus_gateway1_get_pairing_window_open(gw))

@@ -92,6 +92,7 @@ sync_gateway(NgApi *api)
 	ng_dbus_gateway1_set_adapter_address(gw, or_empty(snap.adapter_address));
 	ng_dbus_gateway1_set_bluetooth_running(gw, snap.bluetoothd);
 	ng_dbus_gateway1_set_mqtt_connected(gw, snap.mqtt_connected);
+	ng_dbus_gateway1_set_store_problem(gw, snap.store_problem != NULL ? snap.store_problem : "");
 	ng_dbus_gateway1_set_pens_served(gw, snap.pens_served);
 	ng_dbus_gateway1_set_pens_connected(gw, snap.pens_connected);
 	ng_dbus_gateway1_set_counters(gw, counters_variant(api));

@@ -37,7 +37,9 @@ struct _NgHub {
 	NgPairing *pairing;
 	GHashTable *runtimes;  /* serial -> NgRuntime: outlive the pens' BlueZ objects */
 	GHashTable *last_seen; /* address -> gint64 ms */
-	GArray *listeners;     /* Listener */
+	guint store_hook_id;
+	gboolean store_ok; /* the database could be written at the last commit */
+	GArray *listeners; /* Listener */
 	guint next_listener_id;
 	guint devices_id;
 	gboolean info_pending; /* bridge/info goes with the next bridge/devices */
@@ -375,6 +377,20 @@ pairing_changed_cb(NgPairing *pairing, gpointer user_data)
 
 /* ---- life --------------------------------------------------------------------------------------- */
 
+/* The database could or could not be written (a full disk): D-Bus and bridge/info say so. */
+static void
+store_committed_cb(NgStore *store, gboolean committed, gpointer user_data)
+{
+	NgHub *hub = user_data;
+
+	if (committed == hub->store_ok)
+		return;
+	hub->store_ok = committed;
+	hub->info_pending = TRUE;
+	schedule_devices(hub);
+	notify_hub_changed(hub);
+}
+
 NgHub *
 ng_hub_new(const NgHubEnv *env, GError **error)
 {
@@ -394,6 +410,9 @@ ng_hub_new(const NgHubEnv *env, GError **error)
 	hub->assign = ng_assign_new(env->store, error);
 	if (hub->assign == NULL)
 		return NULL;
+	hub->store_ok = TRUE;
+	if (env->store != NULL)
+		hub->store_hook_id = ng_store_add_hooks(env->store, NULL, store_committed_cb, hub);
 	ng_assign_add_watch(hub->assign, assign_changed_cb, hub);
 	hub->checks = ng_checks_new(env->store, hub->assign, alert_cb, hub, error);
 	if (hub->checks == NULL)
@@ -417,6 +436,8 @@ ng_hub_free(NgHub *hub)
 	if (hub == NULL)
 		return;
 	g_clear_handle_id(&hub->devices_id, g_source_remove);
+	if (hub->store_hook_id != 0)
+		ng_store_remove_hooks(hub->env.store, hub->store_hook_id);
 	/* Pairing first: an attempt still running is answered while BlueZ is followed. */
 	g_clear_pointer(&hub->pairing, ng_pairing_free);
 	g_clear_pointer(&hub->bluez, ng_bluez_free);
@@ -517,6 +538,7 @@ ng_hub_get_snapshot(NgHub *hub, NgHubSnapshot *snap)
 	snap->uptime_s = (g_get_monotonic_time() - hub->started_mono) / G_USEC_PER_SEC;
 	snap->mqtt_connected = hub->mqtt_connected;
 	snap->pairing_state = "idle";
+	snap->store_problem = hub->env.store != NULL ? ng_store_get_problem(hub->env.store) : NULL;
 	if (hub->bluez != NULL) {
 		snap->adapter = ng_bluez_get_adapter_name(hub->bluez);
 		snap->adapter_address = ng_bluez_get_adapter_address(hub->bluez);

@@ -149,6 +149,11 @@ ng_publisher_info(NgPublisher *pub, const NgHubSnapshot *hub)
 	ng_json_member_uint(out, "pens_connected", hub->pens_connected);
 	ng_json_member_string(out, "telemetry_notify",
 			      ng_telemetry_notify_to_string(pub->config->telemetry_notify));
+	ng_json_key(out, "store");
+	g_string_append_c(out, '{');
+	ng_json_member_bool(out, "ok", hub->store_problem == NULL);
+	ng_json_member_string(out, "problem", hub->store_problem);
+	g_string_append_c(out, '}');
 	append_counters(pub, out);
 	g_string_append_c(out, '}');
 	push(pub, NG_OUTBOX_KIND_STATE, pub->topics->info, 1, TRUE);

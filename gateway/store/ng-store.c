@@ -50,10 +50,16 @@ struct _NgStore {
 	sqlite3_stmt *stmt_commit;
 	GArray *hooks; /* of NgStoreHook */
 	guint next_hook_id;
-	gboolean dirty;		/* touched since the last commit */
-	gboolean in_hooks;	/* guards against flush from within a hook */
-	gboolean in_pre_commit; /* a write now is in the commit about to happen: no need to schedule */
+	gboolean dirty;		  /* touched since the last commit */
+	gboolean in_hooks;	  /* guards against flush from within a hook */
+	gboolean in_pre_commit;	  /* a write now is in the commit about to happen: no need to schedule */
+	char *problem;		  /* why the last commit failed; NULL once one succeeds */
+	guint failures;		  /* commits failed in a row */
+	gint64 failure_logged_us; /* when the failures were last logged (monotonic) */
 };
+
+/* While commits keep failing (a full disk), one line this often says so, not one per retry. */
+#define NG_STORE_FAILURE_LOG_US (60 * G_USEC_PER_SEC)
 
 G_DEFINE_QUARK(ng_store_error_quark, ng_store_error)
 
@@ -178,9 +184,40 @@ ng_store_rollback_after_failure(NgStore *store)
 	ng_store_schedule(store, NG_STORE_RETRY_DELAY_MS);
 }
 
+/* A commit failed (@error) or worked (NULL): logged once when it starts failing, then at most
+ * once a minute with the count, and once when it works again. */
+static void
+ng_store_note_commit(NgStore *store, const GError *error)
+{
+	gint64 now = g_get_monotonic_time();
+
+	if (error == NULL && store->problem == NULL)
+		return;
+	if (error == NULL) {
+		if (store->failures > 0)
+			g_message("the database can be written again, after %u failed commits; nothing "
+				  "was lost (what waited is in this commit)",
+				  store->failures);
+		store->failures = 0;
+		g_clear_pointer(&store->problem, g_free);
+		return;
+	}
+	if (store->failures++ == 0 || g_strcmp0(store->problem, error->message) != 0) {
+		g_warning("%s; retrying (the data waits in memory and in the pens)", error->message);
+		store->failure_logged_us = now;
+	} else if (now - store->failure_logged_us >= NG_STORE_FAILURE_LOG_US) {
+		g_warning("%s: still failing, %u commits in a row", error->message, store->failures);
+		store->failure_logged_us = now;
+	}
+	g_free(store->problem);
+	store->problem = g_strdup(error->message);
+}
+
 gboolean
 ng_store_flush(NgStore *store, GError **error)
 {
+	g_autoptr(GError) local = NULL;
+
 	g_return_val_if_fail(store != NULL, FALSE);
 	g_return_val_if_fail(!store->in_hooks, FALSE);
 
@@ -192,13 +229,17 @@ ng_store_flush(NgStore *store, GError **error)
 	ng_store_run_pre_commit_hooks(store);
 	store->in_pre_commit = FALSE;
 	store->in_hooks = FALSE;
-	if (!ng_store_step(store, store->stmt_commit, "COMMIT", error)) {
-		g_prefix_error(error, "database commit: ");
+	if (!ng_store_step(store, store->stmt_commit, "COMMIT", &local)) {
+		g_prefix_error(&local, "database commit: ");
+		/* before the hooks: they may look at ng_store_get_problem () */
+		ng_store_note_commit(store, local);
 		ng_store_rollback_after_failure(store);
 		ng_store_ensure_transaction(store, NULL);
+		g_propagate_error(error, g_steal_pointer(&local));
 		return FALSE;
 	}
 	store->dirty = FALSE;
+	ng_store_note_commit(store, NULL);
 	store->in_hooks = TRUE;
 	ng_store_run_committed_hooks(store, TRUE);
 	store->in_hooks = FALSE;
@@ -212,9 +253,14 @@ ng_store_commit_cb(gpointer user_data)
 	g_autoptr(GError) error = NULL;
 
 	g_clear_pointer(&store->commit_source, g_source_unref);
-	if (!ng_store_flush(store, &error))
-		g_warning("%s", error->message);
+	ng_store_flush(store, &error); /* a failure is logged (and retried) there */
 	return G_SOURCE_REMOVE;
+}
+
+const char *
+ng_store_get_problem(NgStore *store)
+{
+	return store->problem;
 }
 
 void
@@ -430,5 +476,6 @@ ng_store_free(NgStore *store)
 	}
 	g_array_unref(store->hooks);
 	g_main_context_unref(store->context);
+	g_free(store->problem);
 	g_free(store);
 }

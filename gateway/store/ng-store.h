@@ -35,6 +35,8 @@ NgStore *ng_store_open(const char *path, GError **error);
  * @path or its journal files (a copy left by a run as another user, root say). */
 gboolean ng_store_check_writable(const char *path, GError **error);
 void ng_store_free(NgStore *store);
+/* Why the database cannot be written now (the last commit failed: a full disk, say), or NULL. */
+const char *ng_store_get_problem(NgStore *store);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(NgStore, ng_store_free)
 
 /* The connection, for modules that create and use their own tables (within the open transaction). */

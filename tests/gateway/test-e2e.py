@@ -418,6 +418,48 @@ def test_store_not_writable():
         assert "sudo chown -R nobody %s" % state in out.stderr, out.stderr
 
 
+def test_disk_full():
+    """The state directory fills up mid-session: the hub says so (needlectl status, D-Bus,
+    bridge/info once it can), logs it a few times, not at every retry, and once there is room
+    again nothing is lost."""
+    import subprocess
+    with e2e(pens=2, unpaired=0, daemon=False) as h:
+        state = os.path.join(h.dir, "state")
+        os.makedirs(state)
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "needle-e2e-full", state], check=True)
+        try:
+            h.start_daemon()
+            h.wait_gateway()
+            bonded, _ = h.bonded_and_unbonded()
+            wait_connected(h.sub, bonded)
+            serial = bonded[0]
+            session_id = h.pen(serial).call("StartSession")[0]
+            time.sleep(1)
+            # the broker away, the outbox grows on disk; then the disk fills: a file takes every
+            # free block
+            h.stop_mosquitto()
+            subprocess.run(["dd", "if=/dev/zero", "of=" + os.path.join(state, "filler"), "bs=64k"],
+                           capture_output=True)
+            problem = nh.wait_until(lambda: h.gw_prop("StoreProblem") or None, 15, "StoreProblem on D-Bus")
+            assert "full" in problem, problem
+            out = h.ctl("status").stdout
+            assert "Database:     " in out and "full" in out, out
+            time.sleep(4)
+            h.pen(serial).call("StopSession", "(s)", "stopped")
+            time.sleep(1)
+            os.unlink(os.path.join(state, "filler"))
+            nh.wait_until(lambda: h.gw_prop("StoreProblem") == "", 15, "StoreProblem to clear")
+            h.start_mosquitto()
+            nh.wait_until(lambda: (h.sub.last("bridge/info") or {}).get("store") == {"ok": True, "problem": None},
+                          15, "bridge/info store ok")
+            check_session_complete(h.sub, serial, session_id, allow_dups=30, in_order=False)
+            log = h.log_text("needlegated")
+            assert log.count("database or disk is full") <= 4, log.count("database or disk is full")
+            assert "the database can be written again" in log
+        finally:
+            subprocess.run(["umount", "-l", state])  # lazy: the daemon may still hold it open
+
+
 def test_systemd_notify():
     """Under systemd: READY=1 once serving, STATUS, WATCHDOG=1 at half the watchdog interval,
     STOPPING=1 on SIGTERM."""
@@ -463,6 +505,7 @@ TESTS = {
     "max-connections": test_max_connections,
     "bonding-changes": test_bonding_changes,
     "store-not-writable": test_store_not_writable,
+    "disk-full": test_disk_full,
     "cli": test_cli,
     "systemd-notify": test_systemd_notify,
 }

@@ -480,12 +480,14 @@ test_bridge_info(Fixture *fx, gconstpointer user_data)
 		   "{\"version\":\"" PACKAGE_VERSION "\",\"hub_id\":\"room-7\",\"adapter\":\"hci0\","
 		   "\"adapter_address\":\"00:11:22:33:44:55\",\"bluetoothd\":true,"
 		   "\"started\":\"2026-11-24T09:00:00.000Z\",\"uptime_s\":3600,\"pens_served\":3,"
-		   "\"pens_connected\":2,\"telemetry_notify\":\"auto\",\"counters\":{\"records\":123456,"
+		   "\"pens_connected\":2,\"telemetry_notify\":\"auto\","
+		   "\"store\":{\"ok\":true,\"problem\":null},\"counters\":{\"records\":123456,"
 		   "\"replayed\":100,\"duplicates\":3,\"malformed\":2,\"lost\":20,\"session_events\":9,"
 		   "\"publish_errors\":1}}");
 
-	/* No adapter yet, bluetoothd away. */
+	/* No adapter yet, bluetoothd away, the disk full. */
 	clear_msgs(fx);
+	hub.store_problem = "database commit: database or disk is full (SQLite error 13)";
 	memset(c, 0, sizeof *c);
 	hub.adapter = NULL;
 	hub.adapter_address = NULL;
@@ -496,12 +498,15 @@ test_bridge_info(Fixture *fx, gconstpointer user_data)
 	hub.started_ms = T0;
 	ng_publisher_info(fx->pub, &hub);
 	assert_n_msgs(fx, 1);
-	assert_msg(fx, 0, PREFIX "/bridge/info", 1, TRUE,
-		   "{\"version\":\"" PACKAGE_VERSION "\",\"hub_id\":\"room-7\",\"adapter\":null,"
-		   "\"adapter_address\":null,\"bluetoothd\":false,\"started\":\"2026-11-24T10:00:00.000Z\","
-		   "\"uptime_s\":0,\"pens_served\":0,\"pens_connected\":0,\"telemetry_notify\":\"auto\","
-		   "\"counters\":{\"records\":0,\"replayed\":0,\"duplicates\":0,\"malformed\":0,\"lost\":0,"
-		   "\"session_events\":0,\"publish_errors\":0}}");
+	assert_msg(
+	    fx, 0, PREFIX "/bridge/info", 1, TRUE,
+	    "{\"version\":\"" PACKAGE_VERSION "\",\"hub_id\":\"room-7\",\"adapter\":null,"
+	    "\"adapter_address\":null,\"bluetoothd\":false,\"started\":\"2026-11-24T10:00:00.000Z\","
+	    "\"uptime_s\":0,\"pens_served\":0,\"pens_connected\":0,\"telemetry_notify\":\"auto\","
+	    "\"store\":{\"ok\":false,\"problem\":\"database commit: database or disk is full (SQLite "
+	    "error "
+	    "13)\"},\"counters\":{\"records\":0,\"replayed\":0,\"duplicates\":0,\"malformed\":0,\"lost\":0,"
+	    "\"session_events\":0,\"publish_errors\":0}}");
 }
 
 static void
