@@ -6,6 +6,7 @@
 #include "ng-pen.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <gio/gunixfdlist.h>
 #include <glib-unix.h>
 #include <string.h>
@@ -429,6 +430,16 @@ handle_telemetry(NgPen *pen, const guint8 *data, gsize len)
 		ng_control_point_extend(pen->cp);
 }
 
+/* recv () gave 0 bytes: the socket's end, or an empty notification (legal in ATT, a datagram of
+ * its own on the SOCK_SEQPACKET socket). Only the end comes with a hang-up. */
+static gboolean
+telemetry_socket_hung_up(NgPen *pen)
+{
+	struct pollfd pfd = {.fd = pen->telemetry_fd, .events = POLLIN | POLLRDHUP};
+
+	return poll(&pfd, 1, 0) < 0 || (pfd.revents & (POLLHUP | POLLRDHUP | POLLERR | POLLNVAL)) != 0;
+}
+
 /* Reads what the socket holds; FALSE when it closed. */
 static gboolean
 read_telemetry_socket(NgPen *pen, guint max_reads)
@@ -440,6 +451,11 @@ read_telemetry_socket(NgPen *pen, guint max_reads)
 
 		if (n > 0) {
 			handle_telemetry(pen, buf, (gsize)n);
+			continue;
+		}
+		if (n == 0 && !telemetry_socket_hung_up(pen)) {
+			pen->counters.notifications++;
+			note_malformed(pen, NG_MALFORMED_TELEMETRY, NP_ERR_EMPTY, 0);
 			continue;
 		}
 		if (n < 0 && errno == EINTR)

@@ -26,12 +26,16 @@
 #include "ng-mqtt.h"
 
 #include <MQTTAsync.h>
+#include <gio/gio.h>
 #include <errno.h>
 #include <string.h>
 
-#define NG_MQTT_WINDOW		  512 /* messages handed to paho and not yet acknowledged */
-#define NG_MQTT_BACKOFF_MIN_S	  1
-#define NG_MQTT_BACKOFF_MAX_S	  60
+#define NG_MQTT_WINDOW	      512 /* messages handed to paho and not yet acknowledged */
+#define NG_MQTT_BACKOFF_MIN_S 1
+#define NG_MQTT_BACKOFF_MAX_S 30
+/* While a reconnection waits longer than this, a TCP connect to the broker every this often
+ * (cheap: no TLS, no MQTT) tells when it is back, and the reconnection starts at once. */
+#define NG_MQTT_PROBE_MS	  2000
 #define NG_MQTT_HOLD_MS		  200 /* pause after paho refused a send synchronously */
 #define NG_MQTT_CONNECT_TIMEOUT_S 10
 #define NG_MQTT_SHUTDOWN_MS	  1500 /* how long ng_mqtt_free () waits for acknowledgements */
@@ -94,6 +98,8 @@ struct _NgMqtt {
 	gint ack_wake_len; /* atomic: an acknowledgement wakes the main loop when this many events wait */
 	guint backoff_s;
 	GSource *reconnect_source;
+	GSource *probe_source;
+	GCancellable *probe_cancel; /* the probe's connect in flight */
 	GSource *hold_source;
 	gboolean logged_failure; /* the current outage was logged above debug */
 	gboolean client_used;	 /* the handle has connected once: the next attempt needs a fresh one */
@@ -101,6 +107,8 @@ struct _NgMqtt {
 	/* configuration (copied) */
 	char *server_uri;  /* tcp://host:port or ssl://host:port, for paho */
 	char *display_url; /* for logs: no credentials */
+	char *host;	   /* the broker, for the probe */
+	guint16 port;
 	gboolean tls;
 	int mqtt_version;
 	int keepalive_s;
@@ -841,17 +849,63 @@ ng_mqtt_connect(NgMqtt *mqtt)
 	}
 }
 
+static void
+ng_mqtt_stop_probe(NgMqtt *mqtt)
+{
+	g_clear_pointer(&mqtt->probe_source, ng_mqtt_source_destroy);
+	if (mqtt->probe_cancel != NULL)
+		g_cancellable_cancel(mqtt->probe_cancel);
+	g_clear_object(&mqtt->probe_cancel);
+}
+
 static gboolean
 ng_mqtt_reconnect_cb(gpointer user_data)
 {
 	NgMqtt *mqtt = user_data;
 
 	g_clear_pointer(&mqtt->reconnect_source, g_source_unref);
+	ng_mqtt_stop_probe(mqtt);
 	ng_mqtt_connect(mqtt);
 	return G_SOURCE_REMOVE;
 }
 
-/* Exponential backoff 1 s .. 60 s, each delay jittered by ±20 % so that hubs do not reconnect in step. */
+static void
+ng_mqtt_probe_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	NgMqtt *mqtt = user_data;
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GSocketConnection) conn =
+	    g_socket_client_connect_to_host_finish(G_SOCKET_CLIENT(source), res, &error);
+
+	if (g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+		return; /* mqtt may be gone */
+	g_clear_object(&mqtt->probe_cancel);
+	if (conn == NULL || mqtt->reconnect_source == NULL)
+		return;
+	g_io_stream_close(G_IO_STREAM(conn), NULL, NULL);
+	g_debug("MQTT: %s answers again: reconnecting now", mqtt->display_url);
+	g_clear_pointer(&mqtt->reconnect_source, ng_mqtt_source_destroy);
+	ng_mqtt_stop_probe(mqtt);
+	ng_mqtt_connect(mqtt);
+}
+
+static gboolean
+ng_mqtt_probe_timer_cb(gpointer user_data)
+{
+	NgMqtt *mqtt = user_data;
+	g_autoptr(GSocketClient) client = NULL;
+
+	if (mqtt->probe_cancel != NULL)
+		return G_SOURCE_CONTINUE; /* the last one still waits */
+	client = g_socket_client_new();
+	g_socket_client_set_timeout(client, NG_MQTT_PROBE_MS / 1000);
+	mqtt->probe_cancel = g_cancellable_new();
+	g_socket_client_connect_to_host_async(client, mqtt->host, mqtt->port, mqtt->probe_cancel,
+					      ng_mqtt_probe_cb, mqtt);
+	return G_SOURCE_CONTINUE;
+}
+
+/* Exponential backoff 1 s .. 30 s, each delay jittered by ±20 % so that hubs do not reconnect in step. */
 static void
 ng_mqtt_schedule_reconnect(NgMqtt *mqtt)
 {
@@ -865,6 +919,12 @@ ng_mqtt_schedule_reconnect(NgMqtt *mqtt)
 	g_source_set_static_name(mqtt->reconnect_source, "ng-mqtt-reconnect");
 	g_source_set_callback(mqtt->reconnect_source, ng_mqtt_reconnect_cb, mqtt, NULL);
 	g_source_attach(mqtt->reconnect_source, mqtt->context);
+	if (delay_ms > NG_MQTT_PROBE_MS && mqtt->host != NULL && mqtt->probe_source == NULL) {
+		mqtt->probe_source = g_timeout_source_new(NG_MQTT_PROBE_MS);
+		g_source_set_static_name(mqtt->probe_source, "ng-mqtt-probe");
+		g_source_set_callback(mqtt->probe_source, ng_mqtt_probe_timer_cb, mqtt, NULL);
+		g_source_attach(mqtt->probe_source, mqtt->context);
+	}
 }
 
 void
@@ -959,6 +1019,8 @@ ng_mqtt_parse_url(NgMqtt *mqtt, const char *url, GError **error)
 	else
 		mqtt->server_uri = g_strdup_printf("%s://%s:%d", mqtt->tls ? "ssl" : "tcp", host, port);
 	mqtt->display_url = g_strdup_printf("%s://%s:%d", mqtt->tls ? "mqtts" : "mqtt", host, port);
+	mqtt->host = g_strdup(host);
+	mqtt->port = (guint16)port;
 	return TRUE;
 }
 
@@ -1213,6 +1275,7 @@ ng_mqtt_free(NgMqtt *mqtt)
 	if (mqtt == NULL)
 		return;
 	g_clear_pointer(&mqtt->reconnect_source, ng_mqtt_source_destroy);
+	ng_mqtt_stop_probe(mqtt);
 	g_clear_pointer(&mqtt->hold_source, ng_mqtt_source_destroy);
 	if (mqtt->outbox != NULL) {
 		ng_outbox_set_ready_handler(mqtt->outbox, NULL, NULL);
@@ -1233,6 +1296,7 @@ ng_mqtt_free(NgMqtt *mqtt)
 	g_main_context_unref(mqtt->context);
 	g_free(mqtt->server_uri);
 	g_free(mqtt->display_url);
+	g_free(mqtt->host);
 	g_free(mqtt->client_id);
 	g_free(mqtt->username);
 	if (mqtt->password != NULL)

@@ -340,6 +340,17 @@ def scenario_mqtt_bad(h):
                       and sum(1 for x in m.messages() if x.topic == t and isinstance(x.data, dict)
                               and x.data["transaction"] is None) > i), "an error for bad payload %d" % i)
         check(True, "not JSON, not an object, not UTF-8, oversized: each answered with an error")
+        # a hostile transaction is not echoed: a string (at most 256 bytes) or a number only
+        nested = "[" * 1000 + "]" * 1000
+        bad_transactions = ((b'{"pen":"NOPE","transaction":' + nested.encode() + b'}', "expected a string or a number"),
+                            (b'{"pen":"NOPE","transaction":{"a":1}}', "expected a string or a number"),
+                            (b'{"pen":"NOPE","transaction":"' + b"t" * 300 + b'"}', "longer than 256"))
+        for i, (raw, words) in enumerate(bad_transactions):
+            m.request("identify", raw, response_topic="replies/tx%d" % i)
+            r = m.wait(on(lambda t, p: t == "replies/tx%d" % i), "an answer to a bad transaction").data
+            check(r["status"] == "error" and r["error"]["code"] == "invalid_args" and r["transaction"] is None
+                  and r["error"]["message"].startswith("transaction: ") and words in r["error"]["message"],
+                  "a bad transaction is refused by name and not echoed: %r" % (r,))
         m.request("nonsense", {"transaction": "b7"}, response_topic="replies/bad", correlation=b"corr-b7")
         msg = m.wait(on(lambda t, p: t == "replies/bad"), "an error answer on the response topic")
         r, props = msg.data, msg.properties

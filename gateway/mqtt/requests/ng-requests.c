@@ -443,7 +443,21 @@ parse(Request *r, const char *payload, gsize len, GError **error)
 		return NULL;
 	}
 	transaction = json_object_get_member(json_node_get_object(root), "transaction");
-	if (transaction != NULL) {
+	if (transaction != NULL && !JSON_NODE_HOLDS_NULL(transaction)) {
+		/* echoed as it came: a string (bounded) or a number, as zigbee2mqtt takes it */
+		GType type = JSON_NODE_HOLDS_VALUE(transaction) ? json_node_get_value_type(transaction) : 0;
+
+		if (type == G_TYPE_STRING &&
+		    strlen(json_node_get_string(transaction)) > NG_REQUESTS_MAX_TRANSACTION) {
+			g_set_error(error, NG_ERROR, NG_ERROR_INVALID_ARGS,
+				    "transaction: longer than %u characters", NG_REQUESTS_MAX_TRANSACTION);
+			return NULL;
+		}
+		if (type != G_TYPE_STRING && type != G_TYPE_INT64 && type != G_TYPE_DOUBLE) {
+			g_set_error_literal(error, NG_ERROR, NG_ERROR_INVALID_ARGS,
+					    "transaction: expected a string or a number");
+			return NULL;
+		}
 		g_free(r->transaction);
 		r->transaction = json_to_string(transaction, FALSE);
 	}

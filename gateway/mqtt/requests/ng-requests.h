@@ -26,6 +26,8 @@ G_BEGIN_DECLS
  * permit_pairing, pair and remove only with [mqtt] allow_remote_pairing=true.
  */
 #define NG_REQUESTS_MAX_SIZE 4096u
+/* A request's "transaction", echoed in its answer: a number, or a string of at most this many bytes. */
+#define NG_REQUESTS_MAX_TRANSACTION 256u
 
 typedef struct _NgRequests NgRequests;
 

@@ -38,7 +38,7 @@ class Message:
         if self._data is self:
             try:
                 self._data = json.loads(self.payload)
-            except ValueError:
+            except (ValueError, RecursionError):  # not JSON, or nested too deep for Python
                 self._data = self.text
         return self._data
 
