@@ -479,18 +479,19 @@ main(int argc, char **argv)
 	if (d.config == NULL) {
 		/* permanent until someone edits the file: the unit does not restart on this code */
 		g_printerr("needlegated: %s\n", error->message);
-		return NG_EXIT_CONFIG;
+		d.exit_code = NG_EXIT_CONFIG;
+	} else {
+		d.loop = g_main_loop_new(NULL, FALSE);
+		if (start(&d, &error))
+			run(&d);
+		else
+			d.exit_code = 1;
+		if (error != NULL)
+			g_printerr("needlegated: %s\n", error->message);
+		stop(&d);
+		g_main_loop_unref(d.loop);
+		ng_config_free(d.config);
 	}
-	d.loop = g_main_loop_new(NULL, FALSE);
-	if (start(&d, &error))
-		run(&d);
-	else
-		d.exit_code = 1;
-	if (error != NULL)
-		g_printerr("needlegated: %s\n", error->message);
-	stop(&d);
-	g_main_loop_unref(d.loop);
-	ng_config_free(d.config);
 	g_free(opts.config_path);
 	g_free(opts.hub_id);
 	g_free(opts.mqtt_url);
