@@ -37,6 +37,7 @@ typedef struct {
 	int exit_code;
 	NgConfig *config;
 	NgStore *store;
+	char *store_moved_to; /* the damaged database found at start, moved aside there */
 	NgOutbox *outbox;
 	NgMqtt *mqtt;
 	GDBusConnection *bus;
@@ -356,7 +357,7 @@ open_state(Daemon *d, GError **error)
 	}
 	if (!ng_store_check_writable(db_path, error))
 		return FALSE;
-	d->store = ng_store_open(db_path, error);
+	d->store = ng_store_open_or_replace(db_path, &d->store_moved_to, error);
 	if (d->store == NULL)
 		return FALSE;
 	d->outbox = ng_outbox_new(d->store, d->config->outbox_max_messages, error);
@@ -390,6 +391,8 @@ start(Daemon *d, GError **error)
 	if (d->api == NULL)
 		return FALSE;
 	ng_hub_publish_all(d->hub);
+	if (d->store_moved_to != NULL)
+		ng_hub_report_store_replaced(d->hub, d->store_moved_to);
 	if (d->config->info_interval_s > 0)
 		d->info_id = g_timeout_add_seconds(d->config->info_interval_s, info_cb, d);
 	return TRUE;
@@ -433,6 +436,7 @@ stop(Daemon *d)
 		g_warning("saving state: %s", error->message);
 	g_clear_pointer(&d->outbox, ng_outbox_free);
 	g_clear_pointer(&d->store, ng_store_free);
+	g_clear_pointer(&d->store_moved_to, g_free);
 	g_clear_object(&d->bus);
 }
 

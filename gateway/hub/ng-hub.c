@@ -486,6 +486,17 @@ ng_hub_publish_all(NgHub *hub)
 }
 
 void
+ng_hub_report_store_replaced(NgHub *hub, const char *moved_to)
+{
+	g_autofree char *detail = g_strdup_printf(
+	    "the database was damaged: moved aside to %s and replaced by a new one; the messages "
+	    "waiting in it and the pens' saved sequence numbers are only in that file",
+	    moved_to);
+
+	ng_publisher_bridge_event(hub->publisher, "store_replaced", NULL, NULL, detail);
+}
+
+void
 ng_hub_publish_offline(NgHub *hub)
 {
 	GHashTableIter iter;

@@ -134,4 +134,8 @@ char *ng_hub_get_plan_json(NgHub *hub, const char *name, GError **error);
 /* The journal's finished sessions as a JSON array (@name NULL or "": every pen). */
 char *ng_hub_list_sessions_json(NgHub *hub, const char *name, gint64 since_ms, GError **error);
 
+/* The database was damaged at start and replaced: bridge/event "store_replaced" says where the
+ * old one went. */
+void ng_hub_report_store_replaced(NgHub *hub, const char *moved_to);
+
 G_END_DECLS

@@ -27,6 +27,7 @@
 
 #include "ng-store.h"
 
+#include <errno.h>
 #include <glib/gstdio.h>
 #include <pwd.h>
 #include <unistd.h>
@@ -387,8 +388,35 @@ ng_store_configure(NgStore *store, GError **error)
 				    "  module TEXT PRIMARY KEY NOT NULL,"
 				    "  version INTEGER NOT NULL);";
 
-	if (!ng_store_exec(store, pragmas, error))
+	sqlite3_stmt *check = NULL;
+	const char *verdict;
+	int rc;
+
+	if (sqlite3_exec(store->db, pragmas, NULL, NULL, NULL) != SQLITE_OK) {
+		int code = sqlite3_errcode(store->db);
+
+		g_set_error(error, NG_STORE_ERROR,
+			    code == SQLITE_CORRUPT || code == SQLITE_NOTADB ? NG_STORE_ERROR_DAMAGED
+									    : NG_STORE_ERROR_FAILED,
+			    "cannot set the database up: %s (SQLite error %d)", sqlite3_errmsg(store->db),
+			    sqlite3_extended_errcode(store->db));
 		return FALSE;
+	}
+	/* A damaged page is found here, at start, not later when a pen's row is read. */
+	if (sqlite3_prepare_v2(store->db, "PRAGMA quick_check(1)", -1, &check, NULL) != SQLITE_OK) {
+		g_set_error(error, NG_STORE_ERROR, NG_STORE_ERROR_DAMAGED, "cannot check the database: %s",
+			    sqlite3_errmsg(store->db));
+		return FALSE;
+	}
+	rc = sqlite3_step(check);
+	verdict = rc == SQLITE_ROW ? (const char *)sqlite3_column_text(check, 0) : NULL;
+	if (g_strcmp0(verdict, "ok") != 0) {
+		g_set_error(error, NG_STORE_ERROR, NG_STORE_ERROR_DAMAGED, "the database is damaged: %s",
+			    verdict != NULL ? verdict : sqlite3_errmsg(store->db));
+		sqlite3_finalize(check);
+		return FALSE;
+	}
+	sqlite3_finalize(check);
 	store->stmt_begin = ng_store_prepare(store, "BEGIN", error);
 	if (store->stmt_begin == NULL)
 		return FALSE;
@@ -454,6 +482,43 @@ ng_store_open(const char *path, GError **error)
 		return NULL;
 	}
 	return g_steal_pointer(&store);
+}
+
+NgStore *
+ng_store_open_or_replace(const char *path, char **moved_to, GError **error)
+{
+	g_autoptr(GError) local = NULL;
+	g_autoptr(GDateTime) now = g_date_time_new_now_utc();
+	g_autofree char *stamp = g_date_time_format(now, "%Y%m%dT%H%M%SZ");
+	g_autofree char *aside = g_strdup_printf("%s.damaged-%s", path, stamp);
+	NgStore *store = ng_store_open(path, &local);
+	const char *const suffixes[] = {"", "-wal", "-shm"};
+
+	*moved_to = NULL;
+	if (store != NULL)
+		return store;
+	if (!g_error_matches(local, NG_STORE_ERROR, NG_STORE_ERROR_DAMAGED)) {
+		g_propagate_error(error, g_steal_pointer(&local));
+		return NULL;
+	}
+	for (gsize i = 0; i < G_N_ELEMENTS(suffixes); i++) {
+		g_autofree char *from = g_strconcat(path, suffixes[i], NULL);
+		g_autofree char *to = g_strconcat(aside, suffixes[i], NULL);
+
+		if (g_rename(from, to) != 0 && errno != ENOENT) {
+			g_set_error(error, NG_STORE_ERROR, NG_STORE_ERROR_FAILED,
+				    "%s; moving it aside to %s failed: %s", local->message, to,
+				    g_strerror(errno));
+			return NULL;
+		}
+	}
+	g_warning("%s: the database was damaged (%s). It was moved aside to %s and a new one was made: "
+		  "what it held (messages waiting for the broker, the pens' saved sequence numbers, plan "
+		  "assignments, the session journal) is only in that file now; the pens still hold their "
+		  "records.",
+		  path, local->message, aside);
+	*moved_to = g_steal_pointer(&aside);
+	return ng_store_open(path, error);
 }
 
 void

@@ -11,7 +11,9 @@ G_BEGIN_DECLS
 GQuark ng_store_error_quark(void);
 
 typedef enum {
-	NG_STORE_ERROR_FAILED, /* any SQLite failure; the message carries sqlite3_errmsg () */
+	NG_STORE_ERROR_FAILED,	/* any SQLite failure; the message carries sqlite3_errmsg () */
+	NG_STORE_ERROR_DAMAGED, /* the file is not a sound database (PRAGMA quick_check, corrupt, not a
+				   database) */
 } NgStoreError;
 
 typedef struct _NgStore NgStore;
@@ -31,6 +33,13 @@ typedef struct _NgStore NgStore;
  * thread-default context at the time of the call); the store is not thread-safe.
  */
 NgStore *ng_store_open(const char *path, GError **error);
+/*
+ * ng_store_open (), and when the file at @path is damaged: it is moved aside (with its -wal and
+ * -shm) to @path.damaged-YYYYmmddTHHMMSSZ, named in *@moved_to, and a fresh database is opened.
+ * What the damaged file held (messages waiting for the broker, the pens' saved sequence numbers,
+ * assignments, the journal) stays in that file; the pens still hold their records.
+ */
+NgStore *ng_store_open_or_replace(const char *path, char **moved_to, GError **error);
 /* FALSE, with the file, its owner and the fix, when this process could not write the database at
  * @path or its journal files (a copy left by a run as another user, root say). */
 gboolean ng_store_check_writable(const char *path, GError **error);

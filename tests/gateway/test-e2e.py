@@ -253,6 +253,41 @@ def test_broker_restart():
         check_session_complete(h.sub, serial, session_id, allow_dups=30, in_order=False)
 
 
+def test_store_damaged():
+    """A database damaged while the daemon was stopped (a page of garbage, then a file of garbage):
+    at start it is moved aside, a new one is made, the event is logged and published, and the
+    pens are served again."""
+    import glob
+    with e2e(pens=1, unpaired=0) as h:
+        (serial,), _ = h.bonded_and_unbonded()
+        wait_connected(h.sub, [serial])
+        run_session(h, serial, 1)
+        db = os.path.join(h.dir, "state", "needlegate.db")
+        for damage in ("page", "file"):
+            assert h.stop_daemon() == 0
+            assert not os.path.exists(db + "-wal") or os.path.getsize(db + "-wal") == 0
+            size = os.path.getsize(db)
+            with open(db, "r+b") as f:
+                if damage == "page":  # a page in the middle: found when read, so checked at start
+                    f.seek((size // 4096 // 2) * 4096)
+                    f.write(os.urandom(4096))
+                else:
+                    f.write(os.urandom(size))
+            events_before = len(h.sub.on("bridge/event"))
+            h.start_daemon()
+            h.wait_gateway()
+            ev = nh.wait_until(lambda: [e for e in h.sub.on("bridge/event")[events_before:]
+                                        if e.get("event") == "store_replaced"], 15, "bridge/event store_replaced")[0]
+            moved = glob.glob(db + ".damaged-*")
+            assert moved and any(m in ev["detail"] for m in moved), (moved, ev)
+            assert "the database was damaged" in h.log_text("needlegated")
+            wait_connected(h.sub, [serial])
+            session_id = run_session(h, serial, 1)
+            check_session_complete(h.sub, serial, session_id, after_seq=0)
+            for m in moved:
+                os.unlink(m)
+
+
 def test_broker_back_quickly():
     """After an 8 s outage the daemon is back on the broker within 3 s of its return (a cheap TCP
     probe every 2 s), not after the rest of its backoff (the next attempt would come 4-10 s later)."""
@@ -526,6 +561,7 @@ TESTS = {
     "bonding-changes": test_bonding_changes,
     "store-not-writable": test_store_not_writable,
     "broker-back-quickly": test_broker_back_quickly,
+    "store-damaged": test_store_damaged,
     "disk-full": test_disk_full,
     "cli": test_cli,
     "systemd-notify": test_systemd_notify,
