@@ -187,8 +187,8 @@ def test_scenario():
             bad = copy.deepcopy(PLAN)
             bad["plan_id"] = "face-e2e-bad"
             bad["areas"]["forehead"]["depth_mm"]["max"] = 3.5
-            resp = request(h, req, "plan/assign", {"pen": serial, "plan": bad}, {"n": 2})
-            assert resp["status"] == "error" and resp["data"] is None and resp["transaction"] == {"n": 2}, resp
+            resp = request(h, req, "plan/assign", {"pen": serial, "plan": bad}, 2.5)
+            assert resp["status"] == "error" and resp["data"] is None and resp["transaction"] == 2.5, resp
             assert resp["error"]["code"] == "invalid_plan", resp
             assert resp["error"]["message"].startswith("$.areas.forehead.depth_mm.max: 3.5"), resp
             resp = request(h, req, "plan/assign", {"pen": serial}, "t-3")
