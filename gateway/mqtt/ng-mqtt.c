@@ -34,8 +34,9 @@
 #define NG_MQTT_BACKOFF_MIN_S 1
 #define NG_MQTT_BACKOFF_MAX_S 30
 /* While a reconnection waits longer than this, a TCP connect to the broker every this often
- * (cheap: no TLS, no MQTT) tells when it is back, and the reconnection starts at once. */
-#define NG_MQTT_PROBE_MS	  2000
+ * (cheap: no TLS, no MQTT; refused at once while it is down) tells when it is back, and the
+ * reconnection starts at once. */
+#define NG_MQTT_PROBE_MS	  1000
 #define NG_MQTT_HOLD_MS		  200 /* pause after paho refused a send synchronously */
 #define NG_MQTT_CONNECT_TIMEOUT_S 10
 #define NG_MQTT_SHUTDOWN_MS	  1500 /* how long ng_mqtt_free () waits for acknowledgements */

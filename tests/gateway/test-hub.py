@@ -507,8 +507,4 @@ TESTS = {
 }
 
 if __name__ == "__main__":
-    names = sys.argv[1:] or list(TESTS)
-    for name in names:
-        start = time.monotonic()
-        TESTS[name]()
-        print("ok %s (%.1f s)" % (name, time.monotonic() - start))
+    nh.run_named(TESTS, sys.argv[1:])

@@ -24,7 +24,7 @@ mqtt modules need no GLib (the real-bluetoothd guest checks use them alone).
 """
 
 # flake8: noqa: F401 (this file re-exports what the tests use)
-from .core import HarnessError, check, free_port, log, program, pump, wait_until
+from .core import HarnessError, check, free_port, log, program, pump, run_named, wait_until
 from .profile import *  # noqa: F403 (the profile's names are the tests' vocabulary)
 from .sanitizers import check_clean
 

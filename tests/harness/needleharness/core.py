@@ -80,3 +80,12 @@ def check(cond, what):
     if not cond:
         raise AssertionError(what)
     log("ok: " + what)
+
+
+def run_named(tests, names):
+    """Runs the tests named (all of @tests, a dict name -> function, when none is), in order,
+    printing "ok NAME (S s)" after each; a failure raises."""
+    for name in names or list(tests):
+        start = time.monotonic()
+        tests[name]()
+        print("ok %s (%.1f s)" % (name, time.monotonic() - start))
