@@ -353,10 +353,21 @@ run_identify(int argc, char **argv)
 	pen = ng_ctl_client_find_pen(client, argv[1], &error);
 	if (pen == NULL || !ng_dbus_pen1_call_identify_sync(pen, NULL, &error))
 		return ng_ctl_fail("identify", error);
-	if (json)
-		printf("{\"pen\":\"%s\",\"identified\":true}\n", ng_dbus_pen1_get_serial(pen));
-	else
+	if (json) {
+		g_autoptr(JsonBuilder) b = json_builder_new();
+		g_autoptr(JsonNode) node = NULL;
+
+		json_builder_begin_object(b);
+		json_builder_set_member_name(b, "pen");
+		json_builder_add_string_value(b, ng_dbus_pen1_get_serial(pen));
+		json_builder_set_member_name(b, "identified");
+		json_builder_add_boolean_value(b, TRUE);
+		json_builder_end_object(b);
+		node = json_builder_get_root(b);
+		ng_ctl_print_json(node);
+	} else {
 		printf("Pen %s beeps and blinks for 5 seconds.\n", argv[1]);
+	}
 	return NG_CTL_EXIT_OK;
 }
 

@@ -4,7 +4,8 @@
 # what a package does there (its files, its postinst, the dpkg database, its purge) never reaches
 # this machine, and that deb-install-check.sh refuses to run anywhere else.
 #
-#   test-throwaway-root.sh SRCDIR          (root and mount namespaces; else skipped, exit 77)
+#   test-throwaway-root.sh SRCDIR          (root and mount namespaces; else skipped, exit 77, and
+#                                           under CI=true a failure: CI must check this)
 set -euo pipefail
 src="$1"
 fail() {
@@ -12,6 +13,7 @@ fail() {
 	exit 1
 }
 if [[ "$(id -u)" -ne 0 ]] || ! bash "$src/.ci/throwaway-root.sh" --check >/dev/null 2>&1; then
+	[[ "${CI:-}" == true ]] && fail "needs root and mount namespaces, which CI must have"
 	echo "SKIP: needs root and mount namespaces"
 	exit 77
 fi
