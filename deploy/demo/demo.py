@@ -55,12 +55,13 @@ class View:
     def on_pen(self, serial, kind, p):
         pen = self.pen(serial)
         if kind == "telemetry":
-            for rec in p if isinstance(p, list) else [p]:
+            # a batch (the default) names the session once; telemetry_batch=record sends records alone
+            for rec in p.get("records") or [p]:
                 self.counts["telemetry"] += 1
                 pen["records"] += 1
                 pen["depth"], pen["speed"] = rec.get("depth_mm"), rec.get("speed_hz")
                 pen["area"] = rec.get("area", pen["area"])
-                pen["session"] = rec.get("session", pen["session"])
+            pen["session"] = p.get("session", pen["session"])
         elif kind == "state":
             pen["link"] = "connected" if p.get("connected") else "away"
             pen["battery"] = p.get("battery")

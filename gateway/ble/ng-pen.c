@@ -440,29 +440,48 @@ telemetry_socket_hung_up(NgPen *pen)
 	return poll(&pfd, 1, 0) < 0 || (pfd.revents & (POLLHUP | POLLRDHUP | POLLERR | POLLNVAL)) != 0;
 }
 
-/* Reads what the socket holds; FALSE when it closed. */
+/* Notifications taken with one recvmmsg (): at the rates pens send, the socket rarely holds more. */
+#define TELEMETRY_RECV_BATCH 8
+#define TELEMETRY_MAX_NOTIFICATION 1024 /* an ATT notification is at most 514 bytes (MTU 517) */
+
+/* Reads what the socket holds, up to max_reads notifications, with one recvmmsg () per
+ * TELEMETRY_RECV_BATCH of them: a short batch means the socket is empty, so a wake-up costs one
+ * read, not a second one that finds nothing. FALSE when the socket closed. */
 static gboolean
 read_telemetry_socket(NgPen *pen, guint max_reads)
 {
-	guint8 buf[1024];
+	guint8 bufs[TELEMETRY_RECV_BATCH][TELEMETRY_MAX_NOTIFICATION];
+	struct iovec iov[TELEMETRY_RECV_BATCH];
+	struct mmsghdr msgs[TELEMETRY_RECV_BATCH];
 
-	for (guint i = 0; i < max_reads; i++) {
-		ssize_t n = recv(pen->telemetry_fd, buf, sizeof(buf), MSG_DONTWAIT);
+	for (guint done = 0; done < max_reads;) {
+		guint want = MIN(TELEMETRY_RECV_BATCH, max_reads - done);
+		int n;
 
-		if (n > 0) {
-			handle_telemetry(pen, buf, (gsize)n);
-			continue;
+		memset(msgs, 0, sizeof(msgs[0]) * want);
+		for (guint i = 0; i < want; i++) {
+			iov[i] = (struct iovec){.iov_base = bufs[i], .iov_len = sizeof(bufs[i])};
+			msgs[i].msg_hdr.msg_iov = &iov[i];
+			msgs[i].msg_hdr.msg_iovlen = 1;
 		}
-		if (n == 0 && !telemetry_socket_hung_up(pen)) {
-			pen->counters.notifications++;
-			note_malformed(pen, NG_MALFORMED_TELEMETRY, NP_ERR_EMPTY, 0);
-			continue;
-		}
+		n = recvmmsg(pen->telemetry_fd, msgs, want, MSG_DONTWAIT, NULL);
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+		if (n < 0)
+			return errno == EAGAIN || errno == EWOULDBLOCK;
+		for (int i = 0; i < n; i++) {
+			if (msgs[i].msg_len > 0) {
+				handle_telemetry(pen, bufs[i], msgs[i].msg_len);
+				continue;
+			}
+			if (telemetry_socket_hung_up(pen))
+				return FALSE;
+			pen->counters.notifications++;
+			note_malformed(pen, NG_MALFORMED_TELEMETRY, NP_ERR_EMPTY, 0);
+		}
+		done += (guint)n;
+		if ((guint)n < want)
 			return TRUE;
-		return FALSE;
 	}
 	return TRUE;
 }

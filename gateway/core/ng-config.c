@@ -18,6 +18,7 @@ typedef enum {
 	KEY_QOS,
 	KEY_MQTT_VERSION,
 	KEY_TELEMETRY_NOTIFY,
+	KEY_TELEMETRY_BATCH,
 	KEY_BOOL,
 } KeyKind;
 
@@ -55,7 +56,7 @@ static const KeyInfo keys[] = {
     STR("mqtt", "key_file", key_file),
     {"mqtt", "version", KEY_MQTT_VERSION, offsetof(NgConfig, mqtt_version), 0, 0},
     {"mqtt", "telemetry_qos", KEY_QOS, offsetof(NgConfig, telemetry_qos), 0, 1},
-    UINT("mqtt", "telemetry_batch", telemetry_batch, 1, 64),
+    {"mqtt", "telemetry_batch", KEY_TELEMETRY_BATCH, offsetof(NgConfig, telemetry_batch), 0, 0},
     UINT("mqtt", "keepalive", keepalive_s, 5, 3600),
     UINT("mqtt", "outbox_max_messages", outbox_max_messages, 100, 100000000),
     {"mqtt", "allow_remote_pairing", KEY_BOOL, offsetof(NgConfig, allow_remote_pairing), 0, 0},
@@ -98,7 +99,7 @@ ng_config_new(void)
 	config->base_topic = g_strdup("needlegate");
 	config->mqtt_version = 5;
 	config->telemetry_qos = 1;
-	config->telemetry_batch = 1;
+	config->telemetry_batch = NG_TELEMETRY_BATCH_NOTIFICATION;
 	config->keepalive_s = 30;
 	config->outbox_max_messages = 1000000;
 	config->max_connections = 10;
@@ -209,6 +210,18 @@ parse_value(NgConfig *config, const KeyInfo *info, const char *value, GError **e
 			*(NgTelemetryNotify *)field = NG_TELEMETRY_NOTIFY_START;
 		else
 			return invalid(error, info, "'%s' is not a mode: use auto, acquire or start", value);
+		return TRUE;
+	case KEY_TELEMETRY_BATCH:
+		if (g_str_equal(value, "notification"))
+			*(NgTelemetryBatch *)field = NG_TELEMETRY_BATCH_NOTIFICATION;
+		else if (g_str_equal(value, "record"))
+			*(NgTelemetryBatch *)field = NG_TELEMETRY_BATCH_RECORD;
+		else
+			return invalid(
+			    error, info,
+			    "'%s' is not a batching: use notification (the records of one BLE "
+			    "notification in one message, the default) or record (one message per record)",
+			    value);
 		return TRUE;
 	case KEY_BOOL:
 		if (g_str_equal(value, "true"))
@@ -486,6 +499,19 @@ ng_telemetry_notify_to_string(NgTelemetryNotify mode)
 		return "acquire";
 	case NG_TELEMETRY_NOTIFY_START:
 		return "start";
+	default:
+		return "unknown";
+	}
+}
+
+const char *
+ng_telemetry_batch_to_string(NgTelemetryBatch batch)
+{
+	switch (batch) {
+	case NG_TELEMETRY_BATCH_NOTIFICATION:
+		return "notification";
+	case NG_TELEMETRY_BATCH_RECORD:
+		return "record";
 	default:
 		return "unknown";
 	}

@@ -25,6 +25,13 @@ typedef enum {
 	NG_TELEMETRY_NOTIFY_START,   /* StartNotify only (benchmarks) */
 } NgTelemetryNotify;
 
+/* What one message on pens/<id>/telemetry carries. */
+typedef enum {
+	NG_TELEMETRY_BATCH_NOTIFICATION, /* the records of one BLE notification:
+					    {"pen","session","records":[…]} */
+	NG_TELEMETRY_BATCH_RECORD,	 /* one record: {"pen","session","seq",…} */
+} NgTelemetryBatch;
+
 typedef struct {
 	/* [gateway] */
 	char *hub_id;
@@ -43,7 +50,7 @@ typedef struct {
 	char *key_file;
 	int mqtt_version; /* 5 or 4 (3.1.1) */
 	int telemetry_qos;
-	guint telemetry_batch; /* records per telemetry message; 1: one JSON object each */
+	NgTelemetryBatch telemetry_batch;
 	guint keepalive_s;
 	guint outbox_max_messages;
 	gboolean allow_remote_pairing; /* bridge/request/permit_pairing, pair, remove over MQTT */
@@ -76,5 +83,6 @@ gboolean ng_config_finish(NgConfig *config, GError **error);
 char *ng_config_dup_topic_prefix(const NgConfig *config);
 
 const char *ng_telemetry_notify_to_string(NgTelemetryNotify mode);
+const char *ng_telemetry_batch_to_string(NgTelemetryBatch batch);
 
 G_END_DECLS

@@ -9,8 +9,9 @@
  * handlers, the reconnect timer. The main thread calls paho (connect, sendMessage, subscribe,
  * disconnect), which paho allows from any thread.
  *
- * Flow: the outbox's ready handler and every acknowledgement call ng_mqtt_drain (), which hands
- * waiting messages to paho while fewer than NG_MQTT_WINDOW are in flight. A message leaves the
+ * Flow: the outbox's ready handler (deferred to the end of the main loop iteration, so that the
+ * messages of one wake-up reach paho together) and every acknowledgement call ng_mqtt_drain (),
+ * which hands waiting messages to paho while fewer than NG_MQTT_WINDOW are in flight. A message leaves the
  * outbox on its acknowledgement (PUBACK for QoS 1, written for QoS 0). When the connection is
  * lost, everything in flight goes back to the outbox queue and is sent again after the reconnect
  * (clean session; QoS 1 duplicates possible, losses not).
@@ -92,7 +93,7 @@ struct _NgMqtt {
 	GAsyncQueue *events;
 	GQueue backlog;	    /* events taken off @events by ng_mqtt_sync_cb () but not handled yet, in order */
 	GQueue outstanding; /* NgMqttEvent given to paho as context */
-	gboolean drain_wanted; /* acknowledgements were applied outside dispatch: send what now fits */
+	gboolean drain_wanted; /* messages wait, or acknowledgements made room: send at the next dispatch */
 	NgMqttState state;
 	guint generation;
 	guint window;	   /* in-flight limit of this connection: min (NG_MQTT_WINDOW, Receive Maximum) */
@@ -504,10 +505,15 @@ ng_mqtt_drain(NgMqtt *mqtt)
 	ng_mqtt_set_ack_wake(mqtt, TRUE);
 }
 
+/* Messages wait: send them once this main loop iteration is over (ng_mqtt_source_dispatch () in the
+ * next one, without blocking), so that what every pen's notification of this wake-up produced
+ * reaches paho in one burst, and its send thread wakes once for all of them. */
 static void
 ng_mqtt_outbox_ready_cb(NgOutbox *outbox, gpointer user_data)
 {
-	ng_mqtt_drain(user_data);
+	NgMqtt *mqtt = user_data;
+
+	mqtt->drain_wanted = TRUE;
 }
 
 /* The store is about to commit: apply the acknowledgements paho posted, so that messages the broker

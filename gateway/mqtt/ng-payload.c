@@ -22,20 +22,11 @@ open_object_with_pen(GString *out, const char *pen)
 /* The longest telemetry payload after "pen": every field at its widest. */
 #define NG_TELEMETRY_MAX_TEXT 320
 
-void
-ng_payload_telemetry(GString *out, const char *pen, const NpTelemetryRecord *rec, gint64 t_ms)
+/* "seq":…,"t":…,… "replayed":…} of one record: the fields after "pen" and "session". */
+static char *
+put_record_fields(char *p, const NpTelemetryRecord *rec, gint64 t_ms)
 {
-	const char *sep;
-	char *p;
-
-	g_return_if_fail(out != NULL && rec != NULL);
-
-	sep = open_object_with_pen(out, pen);
-	p = ng_json_reserve(out, NG_TELEMETRY_MAX_TEXT);
-	p = ng_json_put_str(p, sep);
-	p = NG_JSON_PUT_LIT(p, "\"session\":");
-	p = ng_json_put_uint(p, rec->session_id);
-	p = NG_JSON_PUT_LIT(p, ",\"seq\":");
+	p = NG_JSON_PUT_LIT(p, "\"seq\":");
 	p = ng_json_put_uint(p, rec->seq);
 	if (t_ms >= 0) {
 		p = NG_JSON_PUT_LIT(p, ",\"t\":");
@@ -63,6 +54,37 @@ ng_payload_telemetry(GString *out, const char *pen, const NpTelemetryRecord *rec
 	p = NG_JSON_PUT_LIT(p, ",\"replayed\":");
 	p = ng_json_put_bool(p, (rec->flags & NP_TELEMETRY_FLAG_REPLAYED) != 0);
 	*p++ = '}';
+	return p;
+}
+
+void
+ng_payload_telemetry(GString *out, const char *pen, const NpTelemetryRecord *rec, gint64 t_ms)
+{
+	const char *sep;
+	char *p;
+
+	g_return_if_fail(out != NULL && rec != NULL);
+
+	sep = open_object_with_pen(out, pen);
+	p = ng_json_reserve(out, NG_TELEMETRY_MAX_TEXT);
+	p = ng_json_put_str(p, sep);
+	p = NG_JSON_PUT_LIT(p, "\"session\":");
+	p = ng_json_put_uint(p, rec->session_id);
+	*p++ = ',';
+	p = put_record_fields(p, rec, t_ms);
+	ng_json_commit(out, p);
+}
+
+void
+ng_payload_telemetry_record(GString *out, const NpTelemetryRecord *rec, gint64 t_ms)
+{
+	char *p;
+
+	g_return_if_fail(out != NULL && rec != NULL);
+
+	p = ng_json_reserve(out, NG_TELEMETRY_MAX_TEXT);
+	*p++ = '{';
+	p = put_record_fields(p, rec, t_ms);
 	ng_json_commit(out, p);
 }
 

@@ -22,6 +22,8 @@ G_BEGIN_DECLS
  * pen is omitted when NULL, t when t_ms < 0, area and pressure_gf when the
  * record's flags do not announce them. */
 void ng_payload_telemetry(GString *out, const char *pen, const NpTelemetryRecord *rec, gint64 t_ms);
+/* One record of a batch: the same without "pen" and "session" (the batch names them once). */
+void ng_payload_telemetry_record(GString *out, const NpTelemetryRecord *rec, gint64 t_ms);
 
 /* {"pen":…,"event":"session_started","seq":…,"session":…,"t":…,"pen_clock":ISO|null,
  *  "pen_clock_ms":…, then by type: "cartridge":{"id","needles","use_count"}, "area",

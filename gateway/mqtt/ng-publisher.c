@@ -12,9 +12,10 @@ struct _NgPublisher {
 	const NgConfig *config;
 	const NgTopics *topics;
 	NgOutbox *outbox;
-	GString *buf;	/* reused for every payload: no allocation per record once it has grown */
-	GString *batch; /* telemetry_batch > 1: "[{…},{…}" of one notification so far */
+	GString *buf; /* reused for every payload: no allocation per record once it has grown */
+	GString *batch; /* telemetry_batch notification: {"pen":…,"session":…,"records":[{…},{…} so far */
 	const char *batch_topic;
+	guint batch_session;
 	guint batch_n;
 	NgPublisherTapFunc tap;
 	gpointer tap_data;
@@ -149,6 +150,8 @@ ng_publisher_info(NgPublisher *pub, const NgHubSnapshot *hub)
 	ng_json_member_uint(out, "pens_connected", hub->pens_connected);
 	ng_json_member_string(out, "telemetry_notify",
 			      ng_telemetry_notify_to_string(pub->config->telemetry_notify));
+	ng_json_member_string(out, "telemetry_batch",
+			      ng_telemetry_batch_to_string(pub->config->telemetry_batch));
 	ng_json_key(out, "store");
 	g_string_append_c(out, '{');
 	ng_json_member_bool(out, "ok", hub->store_problem == NULL);
@@ -319,7 +322,10 @@ ng_publisher_bridge_event(NgPublisher *pub, const char *event, const char *seria
 
 /* ---- pens/<id>/telemetry ------------------------------------------------------------------------- */
 
-/* Hands the batch to the outbox as one message, a JSON array. */
+/* A batch never grows past this many records (a notification carries at most 12 at MTU 247). */
+#define NG_PUBLISHER_BATCH_MAX 64
+
+/* Hands the batch to the outbox as one message. */
 void
 ng_publisher_flush_telemetry(NgPublisher *pub)
 {
@@ -327,7 +333,7 @@ ng_publisher_flush_telemetry(NgPublisher *pub)
 
 	if (pub->batch_n == 0)
 		return;
-	g_string_append_c(pub->batch, ']');
+	g_string_append(pub->batch, "]}");
 	/* push () sends pub->buf: swap the buffers rather than copy. */
 	tmp = pub->buf;
 	pub->buf = pub->batch;
@@ -345,18 +351,29 @@ ng_publisher_telemetry(NgPublisher *pub, const NgPenTopics *topics, const char *
 	pub->counters.records++;
 	if (rec->flags & NP_TELEMETRY_FLAG_REPLAYED)
 		pub->counters.replayed++;
-	if (G_LIKELY(pub->config->telemetry_batch <= 1)) {
+	if (G_UNLIKELY(pub->config->telemetry_batch == NG_TELEMETRY_BATCH_RECORD)) {
 		g_string_truncate(pub->buf, 0);
 		ng_payload_telemetry(pub->buf, serial, rec, t_ms);
 		push(pub, NG_OUTBOX_KIND_TELEMETRY, topics->telemetry, pub->config->telemetry_qos, FALSE);
 		return;
 	}
-	if (pub->batch_n > 0 && pub->batch_topic != topics->telemetry)
+	/* a batch is one pen's and one session's */
+	if (pub->batch_n > 0 &&
+	    (pub->batch_topic != topics->telemetry || pub->batch_session != rec->session_id))
 		ng_publisher_flush_telemetry(pub);
-	g_string_append_c(pub->batch, pub->batch_n == 0 ? '[' : ',');
-	ng_payload_telemetry(pub->batch, serial, rec, t_ms);
-	pub->batch_topic = topics->telemetry;
-	if (++pub->batch_n >= pub->config->telemetry_batch)
+	if (pub->batch_n == 0) {
+		g_string_append_c(pub->batch, '{');
+		ng_json_member_string(pub->batch, "pen", serial);
+		ng_json_member_uint(pub->batch, "session", rec->session_id);
+		ng_json_key(pub->batch, "records");
+		g_string_append_c(pub->batch, '[');
+		pub->batch_topic = topics->telemetry;
+		pub->batch_session = rec->session_id;
+	} else {
+		g_string_append_c(pub->batch, ',');
+	}
+	ng_payload_telemetry_record(pub->batch, rec, t_ms);
+	if (++pub->batch_n >= NG_PUBLISHER_BATCH_MAX)
 		ng_publisher_flush_telemetry(pub);
 }
 

@@ -63,8 +63,9 @@ void ng_publisher_pen_state(NgPublisher *pub, const NgPenTopics *topics, const N
 /* Empty retained payloads on pens/<id>/state and pens/<id>/session: the pen is gone from the hub. */
 void ng_publisher_clear_pen(NgPublisher *pub, const NgPenTopics *topics);
 
-/* The hot path: one record, its time on the gateway clock. With [mqtt] telemetry_batch > 1 the
- * record joins a batch that ng_publisher_flush_telemetry () sends: call it after each notification. */
+/* The hot path: one record, its time on the gateway clock. With [mqtt] telemetry_batch notification
+ * (the default) the record joins the batch that ng_publisher_flush_telemetry () sends as one message:
+ * call it after each notification. A record of another pen or session starts a new batch. */
 void ng_publisher_telemetry(NgPublisher *pub, const NgPenTopics *topics, const char *serial,
 			    const NpTelemetryRecord *rec, gint64 t_ms);
 void ng_publisher_flush_telemetry(NgPublisher *pub);

@@ -46,7 +46,7 @@ test_all_keys(void)
 	data = g_strdup_printf("[gateway]\nhub_id=room-1\nstate_dir=/tmp/x\ninfo_interval=0\n"
 			       "[mqtt]\nurl=mqtts://broker.example:8883\nbase_topic=clinic/a\nclient_id=c1\n"
 			       "username=gw\npassword_file=%s\nca_file=%s\nversion=3.1.1\ntelemetry_qos=0\n"
-			       "keepalive=60\noutbox_max_messages=5000\ntelemetry_batch=8\n"
+			       "keepalive=60\noutbox_max_messages=5000\ntelemetry_batch=record\n"
 			       "[bluetooth]\nadapter=hci1\nmax_connections=3\nconnect_timeout=7\n"
 			       "reconnect_min_delay=2\nreconnect_max_delay=9\ntelemetry_notify=start\n",
 			       pw, pw);
@@ -65,7 +65,7 @@ test_all_keys(void)
 	g_assert_cmpint(config->telemetry_qos, ==, 0);
 	g_assert_cmpuint(config->keepalive_s, ==, 60);
 	g_assert_cmpuint(config->outbox_max_messages, ==, 5000);
-	g_assert_cmpuint(config->telemetry_batch, ==, 8);
+	g_assert_cmpint(config->telemetry_batch, ==, NG_TELEMETRY_BATCH_RECORD);
 	g_assert_cmpstr(config->adapter, ==, "hci1");
 	g_assert_cmpuint(config->max_connections, ==, 3);
 	g_assert_cmpuint(config->connect_timeout_s, ==, 7);
@@ -113,6 +113,9 @@ test_bad_values(void)
 	    {"[bluetooth]\nmax_connections=0\n",
 	     "[bluetooth] max_connections: '0' is not a whole number from 1 to 32"},
 	    {"[bluetooth]\ntelemetry_notify=fast\n", "[bluetooth] telemetry_notify: 'fast' is not a mode"},
+	    {"[mqtt]\ntelemetry_batch=16\n",
+	     "[mqtt] telemetry_batch: '16' is not a batching: use notification (the records of one BLE "
+	     "notification in one message, the default) or record (one message per record)"},
 	    {"[bluetooth]\nreconnect_min_delay=90\n",
 	     "[bluetooth] reconnect_min_delay: 90 is above reconnect_max_delay"},
 	    {"[bluetooth]\nadaptor=hci0\n", "[bluetooth] adaptor: unknown key"},
@@ -199,7 +202,7 @@ test_example_is_defaults(void)
 	g_assert_cmpint(config->telemetry_qos, ==, defaults->telemetry_qos);
 	g_assert_cmpuint(config->keepalive_s, ==, defaults->keepalive_s);
 	g_assert_cmpuint(config->outbox_max_messages, ==, defaults->outbox_max_messages);
-	g_assert_cmpuint(config->telemetry_batch, ==, 1);
+	g_assert_cmpint(config->telemetry_batch, ==, NG_TELEMETRY_BATCH_NOTIFICATION);
 	g_assert_cmpuint(config->info_interval_s, ==, defaults->info_interval_s);
 	g_assert_cmpuint(config->max_connections, ==, defaults->max_connections);
 	g_assert_cmpuint(config->connect_timeout_s, ==, defaults->connect_timeout_s);

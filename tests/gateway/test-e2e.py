@@ -96,15 +96,33 @@ def test_startnotify():
 
 
 def test_batch():
-    """telemetry_batch: the records of a notification go out as one JSON array, all of them."""
-    with e2e(pens=1, unpaired=0, rate=100, config={"mqtt": {"telemetry_batch": 3}}) as h:
+    """By default the records of a notification go out as one message: {"pen", "session",
+    "records": [...]}, every record complete, none lost; the simulator sends 4 records per
+    notification at 100/s."""
+    with e2e(pens=1, unpaired=0, rate=100) as h:
         (serial,), _ = h.bonded_and_unbonded()
         wait_connected(h.sub, [serial])
+        assert h.sub.last("bridge/info")["telemetry_batch"] == "notification"
         session_id = run_session(h, serial, 2)
-        check_session_complete(h.sub, serial, session_id)
+        records = check_session_complete(h.sub, serial, session_id)
         batches = h.sub.on("pens/%s/telemetry" % serial)
-        assert all(isinstance(b, list) and 1 <= len(b) <= 3 for b in batches), batches[:5]
-        assert any(len(b) == 3 for b in batches), [len(b) for b in batches]
+        assert all(sorted(b) == ["pen", "records", "session"] for b in batches), batches[:3]
+        assert all(b["pen"] == serial and b["session"] == session_id for b in batches), batches[:3]
+        sizes = [len(b["records"]) for b in batches]
+        assert sum(sizes) == len(records) and max(sizes) <= 12, sizes
+        assert len(batches) <= len(records) / 2, "%d messages for %d records" % (len(batches), len(records))
+
+
+def test_per_record():
+    """telemetry_batch=record: one message per record, {"pen", "session", "seq", ...}."""
+    with e2e(pens=1, unpaired=0, rate=100, config={"mqtt": {"telemetry_batch": "record"}}) as h:
+        (serial,), _ = h.bonded_and_unbonded()
+        wait_connected(h.sub, [serial])
+        assert h.sub.last("bridge/info")["telemetry_batch"] == "record"
+        session_id = run_session(h, serial, 2)
+        records = check_session_complete(h.sub, serial, session_id)
+        msgs = h.sub.on("pens/%s/telemetry" % serial)
+        assert len(msgs) == len(records) and all("records" not in m and "seq" in m for m in msgs), msgs[:3]
 
 
 def test_malformed():
@@ -550,6 +568,7 @@ TESTS = {
     "publish": test_publish,
     "startnotify": test_startnotify,
     "batch": test_batch,
+    "per-record": test_per_record,
     "malformed": test_malformed,
     "link-drop-replay": test_link_drop_replay,
     "gap-alert": test_gap_alert,

@@ -579,6 +579,8 @@ fixture_setup(Fixture *fx, gconstpointer user_data)
 
 	(void)user_data;
 	fx->config = ng_config_new();
+	/* one message per record: the traces below name each record (batches are the publisher's tests) */
+	fx->config->telemetry_batch = NG_TELEMETRY_BATCH_RECORD;
 	g_assert_true(
 	    ng_config_load_data(fx->config, "[gateway]\nhub_id=room-7\n[mqtt]\nbase_topic=clinic\n", &error));
 	g_assert_no_error(error);

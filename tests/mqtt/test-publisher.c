@@ -480,7 +480,7 @@ test_bridge_info(Fixture *fx, gconstpointer user_data)
 		   "{\"version\":\"" PACKAGE_VERSION "\",\"hub_id\":\"room-7\",\"adapter\":\"hci0\","
 		   "\"adapter_address\":\"00:11:22:33:44:55\",\"bluetoothd\":true,"
 		   "\"started\":\"2026-11-24T09:00:00.000Z\",\"uptime_s\":3600,\"pens_served\":3,"
-		   "\"pens_connected\":2,\"telemetry_notify\":\"auto\","
+		   "\"pens_connected\":2,\"telemetry_notify\":\"auto\",\"telemetry_batch\":\"notification\","
 		   "\"store\":{\"ok\":true,\"problem\":null},\"counters\":{\"records\":123456,"
 		   "\"replayed\":100,\"duplicates\":3,\"malformed\":2,\"lost\":20,\"session_events\":9,"
 		   "\"publish_errors\":1}}");
@@ -502,7 +502,8 @@ test_bridge_info(Fixture *fx, gconstpointer user_data)
 	    fx, 0, PREFIX "/bridge/info", 1, TRUE,
 	    "{\"version\":\"" PACKAGE_VERSION "\",\"hub_id\":\"room-7\",\"adapter\":null,"
 	    "\"adapter_address\":null,\"bluetoothd\":false,\"started\":\"2026-11-24T10:00:00.000Z\","
-	    "\"uptime_s\":0,\"pens_served\":0,\"pens_connected\":0,\"telemetry_notify\":\"auto\","
+	    "\"uptime_s\":0,\"pens_served\":0,\"pens_connected\":0,\"telemetry_notify\":\"auto\",\"telemetry_"
+	    "batch\":\"notification\","
 	    "\"store\":{\"ok\":false,\"problem\":\"database commit: database or disk is full (SQLite "
 	    "error "
 	    "13)\"},\"counters\":{\"records\":0,\"replayed\":0,\"duplicates\":0,\"malformed\":0,\"lost\":0,"
@@ -731,7 +732,7 @@ test_telemetry(Fixture *fx, gconstpointer user_data)
 	r.area = 0xff;
 	r.pressure_gf = G_MAXUINT16;
 	ng_publisher_telemetry(fx->pub, &fx->pen, SERIAL, &r, T0 + 999);
-	/* Flushing with telemetry_batch 1 sends nothing more. */
+	/* Flushing with telemetry_batch record sends nothing more. */
 	ng_publisher_flush_telemetry(fx->pub);
 	assert_n_msgs(fx, 3);
 	assert_msg(fx, 1, PEN "/telemetry", 1, FALSE,
@@ -745,6 +746,15 @@ test_telemetry(Fixture *fx, gconstpointer user_data)
 		   "\"contact\":true,\"replayed\":true}");
 }
 
+/* One record of a batch: the fields of RECORD_JSON without pen and session. */
+#define BATCH_RECORD_JSON(seq)                                                                               \
+	"{\"seq\":" seq ",\"t\":\"2026-11-24T10:31:36.776Z\",\"offset_ms\":40,\"depth_mm\":1.47,"            \
+	"\"speed_hz\":120.2,\"area\":\"forehead\",\"pressure_gf\":190,\"motor\":true,\"contact\":true,"      \
+	"\"replayed\":false}"
+#define BATCH_JSON(serial, session, records)                                                                 \
+	"{\"pen\":\"" serial "\",\"session\":" session ",\"records\":[" records "]}"
+
+/* The default: the records of one notification in one message. */
 static void
 test_telemetry_batch(Fixture *fx, gconstpointer user_data)
 {
@@ -752,8 +762,7 @@ test_telemetry_batch(Fixture *fx, gconstpointer user_data)
 	NpTelemetryRecord r;
 
 	(void)user_data;
-	g_assert_cmpuint(fx->config->telemetry_batch, ==, 3);
-	g_assert_cmpint(fx->config->telemetry_qos, ==, 0);
+	g_assert_cmpint(fx->config->telemetry_batch, ==, NG_TELEMETRY_BATCH_NOTIFICATION);
 
 	/* Two records of one notification: held until the flush. */
 	r = record(4);
@@ -763,23 +772,49 @@ test_telemetry_batch(Fixture *fx, gconstpointer user_data)
 	assert_n_msgs(fx, 0);
 	ng_publisher_flush_telemetry(fx->pub);
 	assert_n_msgs(fx, 1);
-	assert_msg(fx, 0, PEN "/telemetry", 0, FALSE, "[" RECORD_JSON("4") "," RECORD_JSON("5") "]");
+	assert_msg(fx, 0, PEN "/telemetry", 1, FALSE,
+		   BATCH_JSON("NP5EED0001", "1", BATCH_RECORD_JSON("4") "," BATCH_RECORD_JSON("5")));
 	/* Nothing left to flush. */
 	ng_publisher_flush_telemetry(fx->pub);
 	assert_n_msgs(fx, 1);
 
-	/* A full batch goes at once; the fourth record starts the next one. */
+	/* Every field of a record, at its smallest and its largest, in a batch too. */
 	clear_msgs(fx);
-	for (guint32 seq = 6; seq <= 9; seq++) {
-		r = record(seq);
-		ng_publisher_telemetry(fx->pub, &fx->pen, SERIAL, &r, RECORD_T_MS);
-	}
+	r = (NpTelemetryRecord){.flags = NP_TELEMETRY_FLAG_REPLAYED, .depth_centi_mm = 5};
+	ng_publisher_telemetry(fx->pub, &fx->pen, SERIAL, &r, T0);
+	r = (NpTelemetryRecord){.flags = NP_TELEMETRY_FLAG_AREA | NP_TELEMETRY_FLAG_PRESSURE |
+					 NP_TELEMETRY_FLAG_CONTACT | NP_TELEMETRY_FLAG_REPLAYED |
+					 NP_TELEMETRY_FLAG_MOTOR,
+				.seq = G_MAXUINT32,
+				.offset_ms = G_MAXUINT32,
+				.depth_centi_mm = G_MAXUINT16,
+				.speed_deci_hz = G_MAXUINT16,
+				.area = 0xff,
+				.pressure_gf = G_MAXUINT16};
+	ng_publisher_telemetry(fx->pub, &fx->pen, SERIAL, &r, -1);
+	ng_publisher_flush_telemetry(fx->pub);
 	assert_n_msgs(fx, 1);
-	assert_msg(fx, 0, PEN "/telemetry", 0, FALSE,
-		   "[" RECORD_JSON("6") "," RECORD_JSON("7") "," RECORD_JSON("8") "]");
+	assert_msg(
+	    fx, 0, PEN "/telemetry", 1, FALSE,
+	    BATCH_JSON("NP5EED0001", "0",
+		       "{\"seq\":0,\"t\":\"2026-11-24T10:00:00.000Z\",\"offset_ms\":0,\"depth_mm\":0.05,"
+		       "\"speed_hz\":0.0,\"motor\":false,\"contact\":false,\"replayed\":true},"
+		       "{\"seq\":4294967295,\"offset_ms\":4294967295,\"depth_mm\":655.35,"
+		       "\"speed_hz\":6553.5,\"area\":\"unknown\",\"pressure_gf\":65535,\"motor\":true,"
+		       "\"contact\":true,\"replayed\":true}"));
+
+	/* A record of the next session (a replay may span two) starts a batch of its own. */
+	clear_msgs(fx);
+	r = record(6);
+	ng_publisher_telemetry(fx->pub, &fx->pen, SERIAL, &r, RECORD_T_MS);
+	r = record(7);
+	r.session_id = 2;
+	ng_publisher_telemetry(fx->pub, &fx->pen, SERIAL, &r, RECORD_T_MS);
+	assert_n_msgs(fx, 1);
 	ng_publisher_flush_telemetry(fx->pub);
 	assert_n_msgs(fx, 2);
-	assert_msg(fx, 1, PEN "/telemetry", 0, FALSE, "[" RECORD_JSON("9") "]");
+	assert_msg(fx, 0, PEN "/telemetry", 1, FALSE, BATCH_JSON("NP5EED0001", "1", BATCH_RECORD_JSON("6")));
+	assert_msg(fx, 1, PEN "/telemetry", 1, FALSE, BATCH_JSON("NP5EED0001", "2", BATCH_RECORD_JSON("7")));
 
 	/* Another pen's record ends the batch of the first: one message per pen. */
 	clear_msgs(fx);
@@ -790,12 +825,23 @@ test_telemetry_batch(Fixture *fx, gconstpointer user_data)
 	ng_publisher_telemetry(fx->pub, &other, "NP5EED0002", &r, RECORD_T_MS);
 	ng_publisher_flush_telemetry(fx->pub);
 	assert_n_msgs(fx, 2);
-	assert_msg(fx, 0, PEN "/telemetry", 0, FALSE, "[" RECORD_JSON("10") "]");
-	assert_msg(fx, 1, PREFIX "/pens/NP5EED0002/telemetry", 0, FALSE,
-		   "[{\"pen\":\"NP5EED0002\",\"session\":1,\"seq\":1,\"t\":\"2026-11-24T10:31:36.776Z\","
-		   "\"offset_ms\":40,\"depth_mm\":1.47,\"speed_hz\":120.2,\"area\":\"forehead\","
-		   "\"pressure_gf\":190,\"motor\":true,\"contact\":true,\"replayed\":false}]");
+	assert_msg(fx, 0, PEN "/telemetry", 1, FALSE, BATCH_JSON("NP5EED0001", "1", BATCH_RECORD_JSON("10")));
+	assert_msg(fx, 1, PREFIX "/pens/NP5EED0002/telemetry", 1, FALSE,
+		   BATCH_JSON("NP5EED0002", "1", BATCH_RECORD_JSON("1")));
 	ng_pen_topics_clear(&other);
+
+	/* A batch is bounded: 64 records, then the next message. */
+	clear_msgs(fx);
+	for (guint32 seq = 100; seq < 165; seq++) {
+		r = record(seq);
+		ng_publisher_telemetry(fx->pub, &fx->pen, SERIAL, &r, RECORD_T_MS);
+	}
+	assert_n_msgs(fx, 1);
+	ng_publisher_flush_telemetry(fx->pub);
+	assert_n_msgs(fx, 2);
+	g_assert_true(g_str_has_suffix(msg_at(fx, 0)->payload, BATCH_RECORD_JSON("163") "]}"));
+	g_assert_cmpstr(msg_at(fx, 1)->payload, ==, BATCH_JSON("NP5EED0001", "1", BATCH_RECORD_JSON("164")));
+	g_assert_cmpuint(ng_publisher_get_counters(fx->pub)->records, ==, 2 + 2 + 2 + 2 + 65);
 }
 
 /* ---- pens/<id>/session and pens/<id>/event ----------------------------------------------------------- */
@@ -1440,6 +1486,7 @@ test_no_tap(Fixture *fx, gconstpointer user_data)
 	assert_n_msgs(fx, 1);
 }
 
+#define PER_RECORD	      "[mqtt]\ntelemetry_batch=record\n"
 #define ADD(path, data, func) g_test_add(path, Fixture, data, fixture_setup, func, fixture_teardown)
 
 int
@@ -1453,17 +1500,16 @@ main(int argc, char **argv)
 	ADD("/publisher/pen/state", NULL, test_pen_state);
 	ADD("/publisher/pen/state-other", NULL, test_pen_state_other);
 	ADD("/publisher/pen/clear", NULL, test_clear_pen);
-	ADD("/publisher/pen/telemetry", NULL, test_telemetry);
-	ADD("/publisher/pen/telemetry-batch", "[mqtt]\ntelemetry_batch=3\ntelemetry_qos=0\n",
-	    test_telemetry_batch);
+	ADD("/publisher/pen/telemetry", PER_RECORD, test_telemetry);
+	ADD("/publisher/pen/telemetry-batch", NULL, test_telemetry_batch);
 	ADD("/publisher/pen/session-started", NULL, test_session_started);
 	ADD("/publisher/pen/session-ended", NULL, test_session_ended);
 	ADD("/publisher/pen/event", NULL, test_pen_event);
 	ADD("/publisher/pen/alert", NULL, test_alert);
 	ADD("/publisher/pen/alert-gap", NULL, test_gap_alert);
 	ADD("/publisher/pen/alert-json", NULL, test_alert_json);
-	ADD("/publisher/input/escaping", NULL, test_escaping);
-	ADD("/publisher/input/time-range", NULL, test_time_range);
+	ADD("/publisher/input/escaping", PER_RECORD, test_escaping);
+	ADD("/publisher/input/time-range", PER_RECORD, test_time_range);
 	ADD("/publisher/no-tap", NULL, test_no_tap);
 	return g_test_run();
 }

@@ -11,6 +11,7 @@ simulator, the daemon) does not exit 0 on SIGTERM or prints a sanitizer report.
 import os
 import shutil
 import signal
+import subprocess
 import sys
 import tempfile
 
@@ -28,12 +29,13 @@ from .sanitizers import reports
 class Harness(BusClient, GatewayClient):
     """pens, unpaired, pensim_args, scenario (a file) or scenario_text: needle-pensim's pens;
     pensim=False leaves it to start_pensim(). mosquitto: a broker; persistent_broker keeps its
-    sessions across a restart. daemon: needlegated with daemon.config() plus daemon_config, run
+    sessions across a restart; mosquitto_tls adds a TLS listener on self.mqtt_tls_port whose
+    certificate (for localhost) self.tls_ca signs. daemon: needlegated with daemon.config() plus daemon_config, run
     with daemon_args; subscribe: self.sub, an MqttClient on needlegate/HUB/# with a session kept
     on the broker, made before the daemon starts. bus_policy: the bus's policy (bus.py)."""
 
     def __init__(self, pens=1, unpaired=0, pensim_args=(), scenario=None, scenario_text=None, pensim=True,
-                 mosquitto=False, persistent_broker=False, daemon=False, hub="harness", daemon_config=None,
+                 mosquitto=False, persistent_broker=False, mosquitto_tls=False, daemon=False, hub="harness", daemon_config=None,
                  daemon_args=("-v",), subscribe=False, bus_policy=OPEN_POLICY, bus_includes=(), keep_dir=False):
         self.n_pens = pens
         self.unpaired = unpaired
@@ -45,6 +47,7 @@ class Harness(BusClient, GatewayClient):
         self.want_sub = subscribe
         self.want_mosquitto = mosquitto or daemon or subscribe
         self.persistent_broker = persistent_broker
+        self.mosquitto_tls = mosquitto_tls
         self.hub = hub
         self.base = "needlegate/" + hub
         self.daemon_config = daemon_config or {}
@@ -58,7 +61,7 @@ class Harness(BusClient, GatewayClient):
         self.problems = []    # of checked processes stopped before the end
         self.bus = self.bus_address = self.conn = None
         self.pensim = self.mosquitto = self.daemon = self.sub = None
-        self.mqtt_port = None
+        self.mqtt_port = self.mqtt_tls_port = self.tls_ca = None
         self.state_dir = self.config_path = None
 
     # ---- lifetime -------------------------------------------------------------
@@ -221,11 +224,42 @@ class Harness(BusClient, GatewayClient):
             text += f"persistence true\npersistence_location {store}/\n"
         else:
             text += "persistence false\n"
+        if self.mosquitto_tls:
+            self.mqtt_tls_port = self.mqtt_tls_port or free_port()
+            tls = self.make_certs()
+            text += (f"listener {self.mqtt_tls_port} 127.0.0.1\ncafile {tls}/ca.pem\n"
+                     f"certfile {tls}/server.pem\nkeyfile {tls}/server.key\n")
         conf = self.write("mosquitto.conf", text)
         self.mosquitto = self.spawn([program("MOSQUITTO", "mosquitto"), "-c", conf], name="mosquitto",
                                     env=dict(os.environ))
         wait_listening(self.mosquitto, self.mqtt_port)
+        if self.mqtt_tls_port:
+            wait_listening(self.mosquitto, self.mqtt_tls_port)
         return self.mosquitto
+
+    def make_certs(self):
+        """A CA (self.tls_ca) and a server certificate for localhost and 127.0.0.1 it signs, made
+        once; returns their directory."""
+        d = os.path.join(self.dir, "tls")
+        if self.tls_ca is not None:
+            return d
+        os.makedirs(d)
+        ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+        for cmd in (["req", "-x509"] + ec + ["-keyout", "ca.key", "-out", "ca.pem", "-days", "2",
+                                              "-subj", "/CN=needlegate test CA"],
+                    ["req"] + ec + ["-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=localhost"],
+                    ["x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+                     "-days", "2", "-out", "server.pem", "-extfile", "ext.cnf"]):
+            if cmd[0] == "x509":
+                with open(os.path.join(d, "ext.cnf"), "w") as f:
+                    f.write("subjectAltName=DNS:localhost,IP:127.0.0.1\n")
+            subprocess.run(["openssl"] + cmd, cwd=d, check=True, capture_output=True, timeout=60)
+        for name in os.listdir(d):
+            os.chmod(os.path.join(d, name), 0o644)  # mosquitto may drop to its own user
+        os.chmod(d, 0o755)
+        os.chmod(self.dir, 0o755)
+        self.tls_ca = os.path.join(d, "ca.pem")
+        return d
 
     def stop_mosquitto(self):
         proc, self.mosquitto = self.mosquitto, None

@@ -36,11 +36,24 @@ def wait_session_event(sub, serial, session_id, event, timeout=15, after_seq=0, 
     return wait_until(found, timeout, "session %d of %s %s" % (session_id, serial, event), interval=0.05)
 
 
+def unpack_telemetry(msg):
+    """The records of one telemetry message, each with "pen" and "session": a batch
+    ({"pen", "session", "records": [...]}, telemetry_batch notification) gives its records, a
+    single record (telemetry_batch record) itself."""
+    if "records" not in msg:
+        return [msg]
+    assert set(msg) == {"pen", "session", "records"}, msg
+    assert isinstance(msg["records"], list) and msg["records"], msg
+    for rec in msg["records"]:
+        assert "pen" not in rec and "session" not in rec, msg
+    return [dict(rec, pen=msg["pen"], session=msg["session"]) for rec in msg["records"]]
+
+
 def telemetry(sub, serial, session_id=None):
-    """The records of a pen (of one session), in arrival order; batches (JSON arrays) are unpacked."""
+    """The records of a pen (of one session), in arrival order; batches are unpacked."""
     records = []
     for m in sub.on("pens/%s/telemetry" % serial):
-        records.extend(m if isinstance(m, list) else [m])
+        records.extend(unpack_telemetry(m))
     return [r for r in records if session_id is None or r.get("session") == session_id]
 
 
