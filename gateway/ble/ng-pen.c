@@ -441,7 +441,7 @@ telemetry_socket_hung_up(NgPen *pen)
 }
 
 /* Notifications taken with one recvmmsg (): at the rates pens send, the socket rarely holds more. */
-#define TELEMETRY_RECV_BATCH 8
+#define TELEMETRY_RECV_BATCH	   8
 #define TELEMETRY_MAX_NOTIFICATION 1024 /* an ATT notification is at most 514 bytes (MTU 517) */
 
 /* Reads what the socket holds, up to max_reads notifications, with one recvmmsg () per
