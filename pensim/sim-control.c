@@ -417,6 +417,8 @@ sim_control_simple(SimDevice *device, const char *method, GVariant *params)
 		sim_control_set_bonded(device, b);
 	else if (g_str_equal(method, "SetAutorun"))
 		sim_pen_set_autorun(device->pen, b);
+	else if (g_str_equal(method, "SetControlPointSilent"))
+		sim_pen_set_cp_silent(device->pen, b);
 	else
 		return FALSE;
 	return TRUE;

@@ -60,6 +60,7 @@ struct _SimPen {
 
 	/* the Control Point: one request at a time */
 	gboolean cp_busy;
+	gboolean cp_silent; /* requests are taken and never answered */
 	guint cp_timer_id;
 	NpControlResponse cp_response;
 	GArray *replay; /* NpTelemetryRecord still to replay */
@@ -823,6 +824,11 @@ sim_pen_control_write(SimPen *pen, const guint8 *value, gsize len)
 
 	if (len == 0)
 		return 0x0D; /* ATT: Invalid Attribute Value Length */
+	if (pen->cp_silent) {
+		g_info("pen %s: control point %s -> (silent)", pen->cfg.serial,
+		       np_op_code_to_string(value[0]));
+		return 0;
+	}
 	if (pen->cp_busy) {
 		SimBusyReply *r = g_new0(SimBusyReply, 1);
 
@@ -845,6 +851,12 @@ sim_pen_control_write(SimPen *pen, const guint8 *value, gsize len)
 	if (result != 0)
 		sim_pen_cp_finish(pen, value[0], result, 0);
 	return 0;
+}
+
+void
+sim_pen_set_cp_silent(SimPen *pen, gboolean silent)
+{
+	pen->cp_silent = silent;
 }
 
 void

@@ -100,6 +100,8 @@ void sim_pen_set_battery(SimPen *pen, guint8 percent);
 /* On the charger (state "charging") or off it; not during a session. */
 gboolean sim_pen_set_charging(SimPen *pen, gboolean charging, GError **error);
 void sim_pen_set_autorun(SimPen *pen, gboolean autorun);
+/* TRUE: Control Point writes succeed and are never answered. */
+void sim_pen_set_cp_silent(SimPen *pen, gboolean silent);
 void sim_pen_set_rate(SimPen *pen, guint rate_hz);
 /* Sends bytes as they are on a notify/indicate characteristic. */
 void sim_pen_send_raw(SimPen *pen, SimChr chr, const guint8 *value, gsize len);

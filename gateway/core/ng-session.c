@@ -16,6 +16,7 @@
  * telemetry record (a session event) rather than a record lost for good. */
 #define REPLAY_MARGIN	    4u
 #define REPLAY_MAX_FAILURES 3u
+#define MAX_GONE	    32u /* lost ranges remembered, should their records still come */
 /* A record this far below everything seen, not replayed, means the pen's counter started over. */
 #define RESET_WINDOW 65536
 /* A start event this close to the start its first records gave the session is that session's. */
@@ -26,6 +27,8 @@ struct _NgSession {
 
 	gint64 high;   /* -1: nothing seen yet */
 	GArray *holes; /* NgSeqRange, ascending, disjoint, all below high */
+	GArray *
+	    gone; /* NgSeqRange reported lost (the newest MAX_GONE): should one still come, it is published */
 	NgSessionSlot cur;
 	NgSessionSlot prev; /* the session before: its records may still be replayed */
 	gboolean active;
@@ -80,12 +83,12 @@ add_hole(NgSession *session, guint32 first, guint32 last)
 	g_array_append_val(session->holes, r);
 }
 
-/* Removes seq from the holes; FALSE if it was in none. */
+/* Removes seq from @ranges (ascending, disjoint); FALSE if it was in none. */
 static gboolean
-take_from_holes(NgSession *session, guint32 seq)
+take_from(GArray *ranges, guint32 seq)
 {
-	NgSeqRange *h = (NgSeqRange *)session->holes->data;
-	guint lo = 0, hi = session->holes->len;
+	NgSeqRange *h = (NgSeqRange *)ranges->data;
+	guint lo = 0, hi = ranges->len;
 
 	while (lo < hi) {
 		guint mid = (lo + hi) / 2;
@@ -94,7 +97,7 @@ take_from_holes(NgSession *session, guint32 seq)
 		} else if (seq > h[mid].last) {
 			lo = mid + 1;
 		} else if (h[mid].first == h[mid].last) {
-			g_array_remove_index(session->holes, mid);
+			g_array_remove_index(ranges, mid);
 			return TRUE;
 		} else if (seq == h[mid].first) {
 			h[mid].first++;
@@ -105,11 +108,19 @@ take_from_holes(NgSession *session, guint32 seq)
 		} else {
 			NgSeqRange upper = {seq + 1, h[mid].last};
 			h[mid].last = seq - 1;
-			g_array_insert_val(session->holes, mid + 1, upper);
+			g_array_insert_val(ranges, mid + 1, upper);
 			return TRUE;
 		}
 	}
 	return FALSE;
+}
+
+static gint
+compare_ranges(gconstpointer a, gconstpointer b)
+{
+	const NgSeqRange *x = a, *y = b;
+
+	return x->first < y->first ? -1 : x->first > y->first;
 }
 
 static void
@@ -120,6 +131,10 @@ report_lost(NgSession *session, guint32 first, guint32 last, GArray *lost)
 	session->counters.lost += (guint64)last - first + 1;
 	if (lost != NULL)
 		g_array_append_val(lost, r);
+	if (session->gone->len >= MAX_GONE)
+		g_array_remove_index(session->gone, 0);
+	g_array_append_val(session->gone, r);
+	g_array_sort(session->gone, compare_ranges);
 }
 
 /* ---- sequence numbers ---------------------------------------------------------------------- */
@@ -161,8 +176,14 @@ accept_seq(NgSession *session, guint32 seq, gboolean replayed, guint16 session_i
 		mark_dirty(session);
 		return NG_SEQ_NEW;
 	}
-	if (session->holes->len > 0 && take_from_holes(session, seq)) {
+	if (session->holes->len > 0 && take_from(session->holes, seq)) {
 		mark_dirty(session);
+		return NG_SEQ_FILL;
+	}
+	/* Reported lost, yet the pen had it after all (it answered late): published, and counted. */
+	if (replayed && session->gone->len > 0 && take_from(session->gone, seq)) {
+		session->counters.lost--;
+		session->counters.recovered++;
 		return NG_SEQ_FILL;
 	}
 	if (!replayed && session->high - (gint64)seq > RESET_WINDOW) {
@@ -397,6 +418,26 @@ close_holes(NgSession *session, gint64 limit, gint64 min_seen, GArray *lost)
 	mark_dirty(session);
 }
 
+/* What the holes hold at or below @limit, the pen's store no longer has: lost. */
+static void
+close_beyond_ring(NgSession *session, gint64 limit, GArray *lost)
+{
+	while (session->holes->len > 0) {
+		NgSeqRange *h = &g_array_index(session->holes, NgSeqRange, 0);
+
+		if ((gint64)h->first > limit)
+			break;
+		if ((gint64)h->last > limit) {
+			report_lost(session, h->first, (guint32)limit, lost);
+			h->first = (guint32)limit + 1;
+			break;
+		}
+		report_lost(session, h->first, h->last, lost);
+		g_array_remove_index(session->holes, 0);
+	}
+	mark_dirty(session);
+}
+
 void
 ng_session_replay_end(NgSession *session, gboolean success, GArray *lost)
 {
@@ -404,12 +445,27 @@ ng_session_replay_end(NgSession *session, gboolean success, GArray *lost)
 		return;
 	session->replay_active = FALSE;
 	if (!success) {
-		if (++session->replay_failures < REPLAY_MAX_FAILURES)
+		session->replay_failures++;
+		/* The pen did not answer (busy, or slow after a reconnection): what it may still hold
+		 * is asked for again, for as long as it may hold it; what its store can no longer hold
+		 * (it keeps the newest capacity records) is lost. A pen that never said how much it
+		 * keeps has three tries. */
+		if (session->stored_records && session->capacity > 0) {
+			close_beyond_ring(session, session->high - (gint64)session->capacity, lost);
+			return;
+		}
+		if (session->replay_failures < REPLAY_MAX_FAILURES)
 			return;
 		session->replay_min_seen = G_MAXINT64;
 	}
 	session->replay_failures = 0;
 	close_holes(session, session->replay_high, session->replay_min_seen, lost);
+}
+
+guint
+ng_session_get_replay_failures(NgSession *session)
+{
+	return session->replay_failures;
 }
 
 void
@@ -495,6 +551,7 @@ ng_session_new(const char *pen_id)
 	session->pen_id = g_strdup(pen_id);
 	session->high = -1;
 	session->holes = g_array_new(FALSE, FALSE, sizeof(NgSeqRange));
+	session->gone = g_array_new(FALSE, FALSE, sizeof(NgSeqRange));
 	session->stored_records = TRUE;
 	return session;
 }
@@ -505,6 +562,7 @@ ng_session_free(NgSession *session)
 	if (session == NULL)
 		return;
 	g_array_unref(session->holes);
+	g_array_unref(session->gone);
 	g_free(session->pen_id);
 	g_free(session);
 }

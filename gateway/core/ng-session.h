@@ -83,7 +83,12 @@ const NgSeqRange *ng_session_get_holes(NgSession *session, guint *n_holes);
  */
 gboolean ng_session_replay_begin(NgSession *session, guint32 *first_seq);
 gboolean ng_session_replay_in_progress(NgSession *session);
+/* success FALSE (no answer): a pen whose store capacity is known is asked again (see
+ * ng_session_get_replay_failures () for the backoff) for as long as its store may hold the
+ * records; only what it can no longer hold goes into @lost. Without a capacity, three tries. */
 void ng_session_replay_end(NgSession *session, gboolean success, GArray *lost);
+/* Failed replays in a row, 0 after a success. */
+guint ng_session_get_replay_failures(NgSession *session);
 /* The pen cannot replay (no stored records feature): every hole is lost now. */
 void ng_session_give_up_holes(NgSession *session, GArray *lost);
 
@@ -93,6 +98,7 @@ typedef struct {
 	guint64 filled;
 	guint64 duplicates;
 	guint64 lost;
+	guint64 recovered; /* reported lost, and came after all */
 	guint64 counter_resets;
 } NgSessionCounters;
 void ng_session_get_counters(NgSession *session, NgSessionCounters *counters);

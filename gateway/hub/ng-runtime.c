@@ -9,7 +9,10 @@
 /* A hole may be a session event whose indication (D-Bus) is a little behind the telemetry
  * socket: give it this long before asking the pen for its stored records. */
 #define REPLAY_DELAY_MS 300
-#define REPLAY_RETRY_MS 2000
+/* A pen that did not answer Report Stored Records is asked again after 2 s, doubling to 30 s, for
+ * as long as its store may hold the records (ng_session_replay_end ()). */
+#define REPLAY_RETRY_MS	    2000
+#define REPLAY_RETRY_MAX_MS 30000
 
 struct _NgRuntime {
 	NgRuntimeEnv env;
@@ -30,6 +33,7 @@ struct _NgRuntime {
 	gboolean catching_up;	   /* catch_up_stored_records () waits for its answer */
 	GCancellable *cancellable; /* this link's requests */
 	GArray *open_alerts;	   /* NgAlert: raised, not cleared */
+	guint64 recovered;	   /* the session tracker's count of records that came after being lost */
 	gpointer user_data;
 };
 
@@ -197,6 +201,24 @@ report_lost(NgRuntime *rt, GArray *lost)
 	}
 }
 
+/* After a replay: soon again if holes are left, later and later while the pen does not answer. */
+static void
+schedule_next_replay(NgRuntime *rt, gboolean success)
+{
+	guint failures = ng_session_get_replay_failures(rt->session);
+	guint delay_ms = REPLAY_DELAY_MS;
+
+	if (!success && failures > 0) {
+		delay_ms = MIN(REPLAY_RETRY_MS << MIN(failures - 1, 4u), REPLAY_RETRY_MAX_MS);
+		if (ng_session_get_n_holes(rt->session) > 0 && (failures == 1 || failures % 10 == 0))
+			g_message("pen %s: %" G_GUINT64_FORMAT
+				  " records still missing; asking again in %u s, "
+				  "as long as the pen may still hold them (%u tries so far)",
+				  rt->serial, ng_session_get_missing(rt->session), delay_ms / 1000, failures);
+	}
+	maybe_schedule_replay(rt, delay_ms);
+}
+
 static void
 replay_done(NgRuntime *rt, gboolean ok, const NpControlResponse *resp)
 {
@@ -212,7 +234,45 @@ replay_done(NgRuntime *rt, gboolean ok, const NpControlResponse *resp)
 	if (rt->check != NULL)
 		ng_check_replay_done(rt->check);
 	report_lost(rt, lost);
-	maybe_schedule_replay(rt, success ? REPLAY_DELAY_MS : REPLAY_RETRY_MS);
+	schedule_next_replay(rt, success);
+}
+
+/* Records reported lost came after all (the pen answered late): the gap alert is taken back. */
+static void
+report_recovered(NgRuntime *rt, guint32 seq)
+{
+	NgSessionCounters sc;
+	guint64 n;
+
+	ng_session_get_counters(rt->session, &sc);
+	n = sc.recovered - rt->recovered;
+	rt->recovered = sc.recovered;
+	if (n == 0)
+		return;
+	counters(rt)->lost -= MIN(n, counters(rt)->lost);
+	g_message("pen %s: %" G_GUINT64_FORMAT " records reported lost came from the pen after all",
+		  rt->serial, n);
+	{
+		NgAlert alert = {
+		    .rule = NG_RULE_TELEMETRY_GAP,
+		    .severity = ng_rule_severity(NG_RULE_TELEMETRY_GAP),
+		    .state = NG_ALERT_CLEARED,
+		    .area = rt->area,
+		    .measured = {NG_VALUE_FIXED, n, 0, NULL},
+		    .limit = {NG_VALUE_FIXED, 0, 0, NULL},
+		    .unit = "records",
+		    .session_id = ng_session_get_current_id(rt->session),
+		    .seq = seq,
+		    .t_ms = now_ms(),
+		    .duration_ms = -1,
+		};
+
+		g_snprintf(alert.message, sizeof alert.message,
+			   "%" G_GUINT64_FORMAT
+			   " telemetry record%s reported lost came from the pen after all.",
+			   n, n == 1 ? "" : "s");
+		ng_publisher_alert(rt->env.publisher, &rt->topics, rt->serial, &alert);
+	}
 }
 
 static gboolean
@@ -315,7 +375,7 @@ catch_up_done(NgRuntime *rt, gboolean ok, const NpControlResponse *resp)
 	report_lost(rt, lost);
 	reconcile_session(rt);
 	changed(rt);
-	maybe_schedule_replay(rt, success ? REPLAY_DELAY_MS : REPLAY_RETRY_MS);
+	schedule_next_replay(rt, success);
 }
 
 /*
@@ -411,11 +471,14 @@ ng_runtime_records(NgRuntime *rt, const NpTelemetryRecord *records, guint n_reco
 {
 	gint64 now = now_ms();
 	guint8 area = rt->area;
+	gint64 replayed_seq = -1;
 
 	for (guint i = 0; i < n_records; i++) {
 		const NpTelemetryRecord *rec = &records[i];
 		gint64 t_ms = 0;
 
+		if (G_UNLIKELY(rec->flags & NP_TELEMETRY_FLAG_REPLAYED))
+			replayed_seq = rec->seq;
 		/* Back after a session ended while away, the pen sends the next one's records (newer than
 		 * anything seen: not the replayed end of the one before ours): ours ends first. */
 		if (G_UNLIKELY(rt->catching_up) &&
@@ -433,6 +496,8 @@ ng_runtime_records(NgRuntime *rt, const NpTelemetryRecord *records, guint n_reco
 		ng_publisher_telemetry(rt->env.publisher, &rt->topics, rt->serial, rec, t_ms);
 	}
 	ng_publisher_flush_telemetry(rt->env.publisher);
+	if (G_UNLIKELY(replayed_seq >= 0))
+		report_recovered(rt, (guint32)replayed_seq);
 	if (G_UNLIKELY(rt->area != area))
 		push_limits(rt);
 	if (G_UNLIKELY(ng_session_get_n_holes(rt->session) > 0))

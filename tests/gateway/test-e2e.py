@@ -171,6 +171,37 @@ def test_link_drop_replay():
                       "bridge/info counting replayed records and dropped duplicates", interval=0.05)
 
 
+def test_cp_silent():
+    """After a link loss the pen's Control Point stays silent for longer than the 5 s time-out,
+    then answers again: the daemon keeps asking (2 s, 4 s, 8 s apart) while the pen may still hold
+    the records, and gets every one of them: no telemetry_gap, nothing missing."""
+    with e2e(pens=1, unpaired=0, rate=25) as h:
+        (serial,), _ = h.bonded_and_unbonded()
+        wait_connected(h.sub, [serial])
+        pen = h.pen(serial)
+        session_id = pen.call("StartSession")[0]
+        time.sleep(1)
+        pen.call("SetControlPointSilent", "(b)", True)
+        pen.call("DropLink")
+        time.sleep(0.5)
+        wait_connected(h.sub, [serial])
+        silent_from = time.monotonic()
+        nh.wait_until(lambda: "no answer to report_stored_records" in h.log_text("needlegated"), 15,
+                      "the daemon's request timing out", interval=0.1)
+        time.sleep(max(0.0, 15 - (time.monotonic() - silent_from)))  # silent for 15 s after the reconnection
+        pen.call("SetControlPointSilent", "(b)", False)
+        log = h.log_text("needlegated")
+        assert "asking again in 2 s, as long as the pen may still hold them" in log, log[-3000:]
+        assert not gap_alerts(h, serial), "a gap alert while the pen still had the records"
+        nh.wait_until(lambda: any(r["replayed"] for r in telemetry(h.sub, serial, session_id)), 15,
+                      "the stored records, once the pen answers again", interval=0.1)
+        pen.call("StopSession", "(s)", "stopped")
+        records = check_session_complete(h.sub, serial, session_id, in_order=False)
+        assert any(r["replayed"] for r in records)
+        assert not gap_alerts(h, serial), gap_alerts(h, serial)
+        assert h.sub.last("bridge/info")["counters"]["lost"] == 0
+
+
 def test_gap_alert():
     """A link lost longer than the pen's store reaches: what it still has comes back replayed,
     the rest becomes one telemetry_gap alert naming the lost range; nothing else is missing."""
@@ -572,6 +603,7 @@ TESTS = {
     "malformed": test_malformed,
     "link-drop-replay": test_link_drop_replay,
     "gap-alert": test_gap_alert,
+    "cp-silent": test_cp_silent,
     "session-end-lost": test_session_end_lost,
     "sigkill-restart": test_sigkill_restart,
     "broker-restart": test_broker_restart,

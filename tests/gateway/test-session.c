@@ -248,6 +248,52 @@ test_replay_failures(void)
 	g_assert_cmpuint(ng_session_get_n_holes(s), ==, 0);
 }
 
+/* A pen whose store keeps 10 records does not answer: its holes stay open, asked again, for as
+ * long as its store may hold them; what falls out of the store is lost; a lost record that still
+ * comes (the pen answered late) is taken, and counted as recovered. */
+static void
+test_replay_failures_ring(void)
+{
+	g_autoptr(NgSession) s = ng_session_new("P1");
+	g_autoptr(GArray) lost = g_array_new(FALSE, FALSE, sizeof(NgSeqRange));
+	NgSessionCounters c;
+	guint32 first = 0;
+
+	ng_session_set_pen_features(s, TRUE, 10);
+	feed(s, 10, FALSE);
+	feed(s, 14, FALSE); /* 11..13 missing */
+	for (guint i = 1; i <= 5; i++) {
+		g_assert_true(ng_session_replay_begin(s, &first));
+		ng_session_replay_end(s, FALSE, lost);
+		g_assert_cmpuint(ng_session_get_replay_failures(s), ==, i);
+		g_assert_cmpuint(lost->len, ==, 0);
+		g_assert_cmpuint(ng_session_get_missing(s), ==, 3);
+	}
+	/* the pen records on: its store now reaches back to 13 only */
+	for (guint32 seq = 15; seq <= 22; seq++)
+		feed(s, seq, FALSE);
+	g_assert_true(ng_session_replay_begin(s, &first));
+	ng_session_replay_end(s, FALSE, lost);
+	g_assert_cmpuint(lost->len, ==, 1);
+	g_assert_cmpuint(g_array_index(lost, NgSeqRange, 0).first, ==, 11);
+	g_assert_cmpuint(g_array_index(lost, NgSeqRange, 0).last, ==, 12);
+	g_assert_cmpuint(ng_session_get_missing(s), ==, 1);
+	/* it answers at last, with 12 too */
+	g_assert_true(ng_session_replay_begin(s, &first));
+	g_assert_cmpuint(first, ==, 13 - 4);
+	g_assert_cmpint(feed(s, 12, TRUE), ==, NG_SEQ_FILL);
+	g_assert_cmpint(feed(s, 13, TRUE), ==, NG_SEQ_FILL);
+	g_assert_cmpint(feed(s, 13, TRUE), ==, NG_SEQ_DUPLICATE);
+	ng_session_replay_end(s, TRUE, lost);
+	g_assert_cmpuint(ng_session_get_replay_failures(s), ==, 0);
+	g_assert_cmpuint(ng_session_get_n_holes(s), ==, 0);
+	ng_session_get_counters(s, &c);
+	g_assert_cmpuint(c.lost, ==, 1);
+	g_assert_cmpuint(c.recovered, ==, 1);
+	/* a live (not replayed) record never passes for a lost one */
+	g_assert_cmpint(feed(s, 11, FALSE), ==, NG_SEQ_DUPLICATE);
+}
+
 /* A hole that opens while a replay runs is not judged by that replay. */
 static void
 test_new_hole_during_replay(void)
@@ -506,6 +552,7 @@ main(int argc, char **argv)
 	g_test_add_func("/session/hole-of-events-closed-silently", test_hole_of_events_closed_silently);
 	g_test_add_func("/session/gap-lost", test_gap_lost);
 	g_test_add_func("/session/replay-failures", test_replay_failures);
+	g_test_add_func("/session/replay-failures-ring", test_replay_failures_ring);
 	g_test_add_func("/session/new-hole-during-replay", test_new_hole_during_replay);
 	g_test_add_func("/session/counter-reset-and-moved", test_counter_reset_and_moved);
 	g_test_add_func("/session/persistence", test_persistence);

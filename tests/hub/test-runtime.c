@@ -61,6 +61,14 @@ static const NpPenFeatures features_stored = {
     .max_depth_centi_mm = 300,
 };
 
+static const NpPenFeatures features_small_store = {
+    .protocol_version = 1,
+    .feature_bits = NP_FEATURE_STORED_RECORDS | NP_FEATURE_AREA_SELECTOR,
+    .telemetry_rate_hz = 25,
+    .stored_records_capacity = 10,
+    .max_depth_centi_mm = 300,
+};
+
 static const NpPenFeatures features_no_store = {
     .protocol_version = 1,
     .feature_bits = NP_FEATURE_AREA_SELECTOR,
@@ -953,6 +961,46 @@ test_replay_retry(Fixture *fx, gconstpointer user_data)
 	g_assert_cmpuint(ng_publisher_get_counters(fx->pub)->lost, ==, 0);
 }
 
+/* The pen's Control Point stays silent (busy after a reconnection): it is asked again after 2 s,
+ * then 4 s; nothing is lost while its store (10 records) may still hold the hole; what falls out
+ * of it is a telemetry_gap; when the pen answers at last, even a record reported lost is
+ * published, and the gap is taken back. */
+static void
+test_replay_silent_pen(Fixture *fx, gconstpointer user_data)
+{
+	guint mark, cleared;
+
+	(void)user_data;
+	connect_pen(fx, &features_small_store, NULL);
+	send_started(fx, 1, 3);
+	send_records(fx, 3, 2, 4, FALSE);
+	send_records(fx, 3, 8, 8, FALSE); /* 5..7 missing */
+	wait_for_requests(fx, 1, WAIT_CAP_MS);
+	answer_error(fx, 0, G_IO_ERROR_TIMED_OUT);
+	g_assert_cmpint(wait_for_requests(fx, 2, WAIT_CAP_MS), >=, REPLAY_RETRY_MS - TIMER_SLACK_MS);
+	assert_replay_request(fx, 1, 5 - REPLAY_MARGIN);
+	send_records(fx, 3, 9, 15, FALSE); /* the store of 10 now reaches back to 6 */
+	g_assert_cmpuint(count_msgs(fx, "alert:telemetry_gap:event"), ==, 0);
+	answer_error(fx, 1, G_IO_ERROR_TIMED_OUT);
+	g_assert_cmpuint(count_msgs(fx, "alert:telemetry_gap:event"), ==, 1);
+	g_assert_cmpint(int_member(msg_at(fx, find_msg(fx, 0, "alert:telemetry_gap:event")), "first_seq"), ==,
+			5);
+	g_assert_cmpint(int_member(msg_at(fx, find_msg(fx, 0, "alert:telemetry_gap:event")), "last_seq"), ==,
+			5);
+	g_assert_cmpuint(ng_publisher_get_counters(fx->pub)->lost, ==, 1);
+	g_assert_cmpint(wait_for_requests(fx, 3, 2 * REPLAY_RETRY_MS + 1000), >=,
+			2 * REPLAY_RETRY_MS - TIMER_SLACK_MS);
+	assert_replay_request(fx, 2, 6 - REPLAY_MARGIN);
+	mark = fx->msgs->len;
+	send_records(fx, 3, 5, 7, TRUE);
+	answer(fx, 2, NP_RESULT_SUCCESS, 3);
+	assert_trace(fx, mark, "telemetry:5r telemetry:6r telemetry:7r alert:telemetry_gap:cleared");
+	cleared = find_msg(fx, mark, "alert:telemetry_gap:cleared");
+	g_assert_cmpint(int_member(msg_at(fx, cleared), "measured"), ==, 1);
+	assert_each_once(fx, 2, 15);
+	g_assert_cmpuint(ng_publisher_get_counters(fx->pub)->lost, ==, 0);
+}
+
 /* ---- the link ----------------------------------------------------------------------------------- */
 
 /* The link drops mid-session; the pen comes back idle: its stored records after the last one seen
@@ -1369,6 +1417,7 @@ main(int argc, char **argv)
 	ADD("/runtime/gap/lost-unchecked", test_gap_lost_unchecked);
 	ADD("/runtime/gap/no-stored-records", test_gap_no_stored_records);
 	ADD("/runtime/gap/retry", test_replay_retry);
+	ADD("/runtime/gap/silent-pen", test_replay_silent_pen);
 	ADD("/runtime/link/catch-up", test_catch_up_after_reconnect);
 	ADD("/runtime/link/catch-up-interrupted", test_catch_up_interrupted);
 	ADD("/runtime/link/catch-up-with-hole", test_catch_up_with_hole);
