@@ -132,6 +132,27 @@ fail(GError **error, const Path *p, const char *fmt, ...)
 	return FALSE;
 }
 
+/* Moves the error of one member (@one) into @all, after those already there ("; " between), so
+ * that one reading of a plan names every member that is wrong; returns FALSE. */
+static gboolean
+gather(GError **all, GError **one)
+{
+	if (all == NULL || *one == NULL) {
+		g_clear_error(one);
+		return FALSE;
+	}
+	if (*all == NULL) {
+		*all = g_steal_pointer(one);
+	} else {
+		char *joined = g_strconcat((*all)->message, "; ", (*one)->message, NULL);
+
+		g_free((*all)->message);
+		(*all)->message = joined;
+		g_clear_error(one);
+	}
+	return FALSE;
+}
+
 static const char *
 node_type_name(JsonNode *node)
 {
@@ -180,16 +201,19 @@ static gboolean
 check_members(JsonObject *obj, const char *const *allowed, Path *p, GError **error)
 {
 	g_autoptr(GList) names = json_object_get_members(obj);
+	gboolean ok = TRUE;
 
 	for (GList *l = names; l != NULL; l = l->next) {
 		if (!g_strv_contains(allowed, l->data)) {
+			GError *one = NULL;
 			gsize mark = path_push(p, l->data);
-			gboolean ok = fail(error, p, "unknown field");
+
+			fail(&one, p, "unknown field");
+			ok = gather(error, &one);
 			path_pop(p, mark);
-			return ok;
 		}
 	}
-	return TRUE;
+	return ok;
 }
 
 /* The member @name, pushed onto the path; NULL (and an error unless @optional) when absent. */
@@ -440,20 +464,27 @@ parse_area(JsonNode *node, NgPlan *plan, gpointer data, Path *p, GError **error)
 	guint max_time = 0;
 	gsize mark;
 
-	if (obj == NULL || !check_members(obj, allowed, p, error))
+	GError *one = NULL;
+	gboolean ok = TRUE;
+
+	if (obj == NULL)
 		return FALSE;
-	if (!parse_member(obj, "depth_mm", FALSE, parse_range, plan, &depth, p, error) ||
-	    !parse_member(obj, "speed_hz", FALSE, parse_range, plan, &speed, p, error) ||
-	    !uint_member(obj, "max_time_s", 1, NG_PLAN_AREA_TIME_MAX_S, " s", &max_time, p, error))
-		return FALSE;
+	if (!check_members(obj, allowed, p, &one))
+		ok = gather(error, &one);
+	if (!parse_member(obj, "depth_mm", FALSE, parse_range, plan, &depth, p, &one))
+		ok = gather(error, &one);
+	if (!parse_member(obj, "speed_hz", FALSE, parse_range, plan, &speed, p, &one))
+		ok = gather(error, &one);
+	if (!uint_member(obj, "max_time_s", 1, NG_PLAN_AREA_TIME_MAX_S, " s", &max_time, p, &one))
+		ok = gather(error, &one);
 	area->max_time_s = max_time;
 	mark = p->len;
 	if (json_object_has_member(obj, "passes") &&
-	    !uint_member(obj, "passes", 1, NG_PLAN_PASSES_MAX, "", &area->passes, p, error))
-		return FALSE;
+	    !uint_member(obj, "passes", 1, NG_PLAN_PASSES_MAX, "", &area->passes, p, &one))
+		ok = gather(error, &one);
 	path_pop(p, mark);
-	area->present = TRUE;
-	return TRUE;
+	area->present = ok;
+	return ok;
 }
 
 static char *
@@ -531,6 +562,7 @@ parse_areas(JsonNode *node, NgPlan *plan, gpointer data, Path *p, GError **error
 {
 	JsonObject *obj = expect_object(node, p, error);
 	g_autoptr(GList) names = NULL;
+	gboolean ok = TRUE;
 
 	if (obj == NULL)
 		return FALSE;
@@ -539,17 +571,22 @@ parse_areas(JsonNode *node, NgPlan *plan, gpointer data, Path *p, GError **error
 		return fail(error, p, "empty: a plan includes at least one area");
 	for (GList *l = names; l != NULL; l = l->next) {
 		int code = np_area_from_string(l->data);
+		GError *one = NULL;
 
 		if (code < 0) {
 			g_autofree char *known = known_names(area_name, 1, NP_AREA_COUNT);
 			g_autofree char *hint = did_you_mean(l->data, area_name, 1, NP_AREA_COUNT);
-			path_push(p, l->data);
-			return fail(error, p, "unknown area%s (use one of %s)", hint, known);
+			gsize mark = path_push(p, l->data);
+
+			fail(&one, p, "unknown area%s (use one of %s)", hint, known);
+			path_pop(p, mark);
+		} else {
+			parse_member(obj, l->data, FALSE, parse_area, plan, &plan->areas[code], p, &one);
 		}
-		if (!parse_member(obj, l->data, FALSE, parse_area, plan, &plan->areas[code], p, error))
-			return FALSE;
+		if (one != NULL)
+			ok = gather(error, &one);
 	}
-	return TRUE;
+	return ok;
 }
 
 static gboolean
@@ -557,25 +594,30 @@ parse_aftercare(JsonNode *node, NgPlan *plan, gpointer data, Path *p, GError **e
 {
 	JsonObject *obj = expect_object(node, p, error);
 	g_autoptr(GList) names = NULL;
+	gboolean ok = TRUE;
 
 	if (obj == NULL)
 		return FALSE;
 	names = json_object_get_members(obj);
 	for (GList *l = names; l != NULL; l = l->next) {
 		int rule = ng_aftercare_from_string(l->data);
+		GError *one = NULL;
 		guint hours;
 
 		if (rule < 0) {
 			g_autofree char *known = known_names(aftercare_name, 0, NG_AFTERCARE_COUNT);
 			g_autofree char *hint = did_you_mean(l->data, aftercare_name, 0, NG_AFTERCARE_COUNT);
-			path_push(p, l->data);
-			return fail(error, p, "unknown restriction%s (use one of %s)", hint, known);
+			gsize mark = path_push(p, l->data);
+
+			fail(&one, p, "unknown restriction%s (use one of %s)", hint, known);
+			path_pop(p, mark);
+		} else if (uint_member(obj, l->data, 0, NG_PLAN_AFTERCARE_MAX_H, " hours", &hours, p, &one)) {
+			plan->aftercare_hours[rule] = (gint)hours;
 		}
-		if (!uint_member(obj, l->data, 0, NG_PLAN_AFTERCARE_MAX_H, " hours", &hours, p, error))
-			return FALSE;
-		plan->aftercare_hours[rule] = (gint)hours;
+		if (one != NULL)
+			ok = gather(error, &one);
 	}
-	return TRUE;
+	return ok;
 }
 
 static gboolean
@@ -592,18 +634,30 @@ parse_root(JsonNode *root, NgPlan *plan, Path *p, GError **error)
 	JsonObject *obj = expect_object(root, p, error);
 	guint max_session = 0;
 
-	if (obj == NULL || !check_members(obj, allowed, p, error))
+	GError *one = NULL;
+	gboolean ok = TRUE;
+
+	if (obj == NULL)
 		return FALSE;
-	if (!parse_member(obj, "plan_id", FALSE, parse_ref_member, plan, &plan->plan_id, p, error) ||
-	    !parse_member(obj, "patient_ref", FALSE, parse_ref_member, plan, &plan->patient_ref, p, error) ||
-	    !parse_member(obj, "course", FALSE, parse_course, plan, NULL, p, error) ||
-	    !parse_member(obj, "allowed_needles", FALSE, parse_needles, plan, NULL, p, error) ||
-	    !parse_member(obj, "areas", FALSE, parse_areas, plan, NULL, p, error) ||
-	    !uint_member(obj, "max_session_s", 1, NG_PLAN_SESSION_MAX_S, " s", &max_session, p, error) ||
-	    !parse_member(obj, "aftercare", TRUE, parse_aftercare, plan, NULL, p, error))
-		return FALSE;
+	/* every member is read even after one is wrong: the error names all of them */
+	if (!check_members(obj, allowed, p, &one))
+		ok = gather(error, &one);
+	if (!parse_member(obj, "plan_id", FALSE, parse_ref_member, plan, &plan->plan_id, p, &one))
+		ok = gather(error, &one);
+	if (!parse_member(obj, "patient_ref", FALSE, parse_ref_member, plan, &plan->patient_ref, p, &one))
+		ok = gather(error, &one);
+	if (!parse_member(obj, "course", FALSE, parse_course, plan, NULL, p, &one))
+		ok = gather(error, &one);
+	if (!parse_member(obj, "allowed_needles", FALSE, parse_needles, plan, NULL, p, &one))
+		ok = gather(error, &one);
+	if (!parse_member(obj, "areas", FALSE, parse_areas, plan, NULL, p, &one))
+		ok = gather(error, &one);
+	if (!uint_member(obj, "max_session_s", 1, NG_PLAN_SESSION_MAX_S, " s", &max_session, p, &one))
+		ok = gather(error, &one);
+	if (!parse_member(obj, "aftercare", TRUE, parse_aftercare, plan, NULL, p, &one))
+		ok = gather(error, &one);
 	plan->max_session_s = max_session;
-	return TRUE;
+	return ok;
 }
 
 /* ---- the document --------------------------------------------------------- */
@@ -740,6 +794,7 @@ ng_plan_parse(const char *json, gssize len, GError **error)
 {
 	g_autoptr(NgPlan) plan = NULL;
 	g_autoptr(JsonNode) root = NULL;
+	g_autoptr(GError) local = NULL;
 	gsize size;
 	Path p = {"$", 1};
 
@@ -755,8 +810,13 @@ ng_plan_parse(const char *json, gssize len, GError **error)
 	if (root == NULL)
 		return NULL;
 	plan = plan_new();
-	if (!parse_root(root, plan, &p, error))
+	if (!parse_root(root, plan, &p, &local)) {
+		if (local == NULL) /* every failure names itself; should one not, the caller still learns */
+			local =
+			    g_error_new_literal(NG_PLAN_ERROR, NG_PLAN_ERROR_INVALID, "$: not a valid plan");
+		g_propagate_error(error, g_steal_pointer(&local));
 		return NULL;
+	}
 	return g_steal_pointer(&plan);
 }
 

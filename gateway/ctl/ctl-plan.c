@@ -70,10 +70,20 @@ plan_assign(NgCtlClient *client, const char *name, const char *file, gboolean js
 	if (!ng_dbus_pen1_call_assign_plan_sync(pen, text, NULL, &error)) {
 		g_autofree char *remote = g_dbus_error_get_remote_error(error);
 
-		/* "face.json: $.areas.cheek: unknown area ...": which file, then where in it */
+		/* "face.json: $.areas.cheek: unknown area ...": which file, then where in it; one line
+		 * for each error (the daemon names them all, "; " between) */
 		if (remote != NULL && g_str_has_suffix(remote, ".InvalidPlan")) {
+			const char *where = g_str_equal(file, "-") ? "(standard input)" : file;
+			g_autofree char *sep = g_strdup_printf("\n%s: $", where);
+			g_auto(GStrv) parts = NULL;
+			char *joined;
+
 			g_dbus_error_strip_remote_error(error);
-			g_prefix_error(&error, "%s: ", g_str_equal(file, "-") ? "(standard input)" : file);
+			parts = g_strsplit(error->message, "; $", -1);
+			joined = g_strjoinv(sep, parts);
+			g_free(error->message);
+			error->message = g_strdup_printf("%s: %s", where, joined);
+			g_free(joined);
 		}
 		return ng_ctl_fail("plan assign", error);
 	}

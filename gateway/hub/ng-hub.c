@@ -217,9 +217,7 @@ pen_identified(NgPen *pen, gpointer user_data, GError **error)
 		    .changed = runtime_changed_cb,
 		    .user_data = hub,
 		};
-		rt = ng_runtime_new(&env, serial, error);
-		if (rt == NULL)
-			return FALSE;
+		rt = ng_runtime_new(&env, serial);
 		g_hash_table_insert(hub->runtimes, g_strdup(serial), rt);
 	}
 	ng_pen_set_user_data(pen, rt);

@@ -70,7 +70,7 @@ changed(NgRuntime *rt)
 /* ---- life ------------------------------------------------------------------------------------- */
 
 NgRuntime *
-ng_runtime_new(const NgRuntimeEnv *env, const char *serial, GError **error)
+ng_runtime_new(const NgRuntimeEnv *env, const char *serial)
 {
 	g_autoptr(NgRuntime) rt = g_new0(NgRuntime, 1);
 
@@ -81,9 +81,15 @@ ng_runtime_new(const NgRuntimeEnv *env, const char *serial, GError **error)
 	ng_pen_topics_init(&rt->topics, env->topics, serial);
 	rt->session = ng_session_new(serial);
 	if (env->store != NULL) {
-		rt->session_store = ng_session_store_new(env->store, rt->session, error);
+		g_autoptr(GError) error_local = NULL;
+
+		/* A store that cannot give the pen's saved state (a damaged page, found only now) must
+		 * not stop the pen: it is served without it, and the store's problem is reported. */
+		rt->session_store = ng_session_store_new(env->store, rt->session, &error_local);
 		if (rt->session_store == NULL)
-			return NULL;
+			g_warning("%s; serving the pen without its saved sequence numbers (records it still "
+				  "holds may be published twice; the database is replaced at the next start)",
+				  error_local->message);
 	}
 	rt->check = env->checks != NULL ? ng_checks_get(env->checks, serial) : NULL;
 	return g_steal_pointer(&rt);

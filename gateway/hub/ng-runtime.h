@@ -45,7 +45,9 @@ typedef struct {
 	gpointer user_data;
 } NgRuntimeEnv;
 
-NgRuntime *ng_runtime_new(const NgRuntimeEnv *env, const char *serial, GError **error);
+/* Never fails: a store that cannot give the pen's saved state is logged (and reported by the
+ * store), and the pen is served without it. */
+NgRuntime *ng_runtime_new(const NgRuntimeEnv *env, const char *serial);
 void ng_runtime_free(NgRuntime *rt);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(NgRuntime, ng_runtime_free)
 

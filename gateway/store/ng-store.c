@@ -55,6 +55,7 @@ struct _NgStore {
 	gboolean in_hooks;	  /* guards against flush from within a hook */
 	gboolean in_pre_commit;	  /* a write now is in the commit about to happen: no need to schedule */
 	char *problem;		  /* why the last commit failed; NULL once one succeeds */
+	char *damaged;		  /* SQLite found a damaged page while running: until the next start */
 	guint failures;		  /* commits failed in a row */
 	gint64 failure_logged_us; /* when the failures were last logged (monotonic) */
 };
@@ -67,8 +68,18 @@ G_DEFINE_QUARK(ng_store_error_quark, ng_store_error)
 void
 ng_store_set_error(NgStore *store, GError **error, const char *what)
 {
+	int code = sqlite3_extended_errcode(store->db);
+
+	/* A damaged page found while running (the check at start reads every page, but the file may
+	 * be damaged later): said once, and reported until the next start replaces the file. */
+	if (((code & 0xff) == SQLITE_CORRUPT || (code & 0xff) == SQLITE_NOTADB) && store->damaged == NULL) {
+		store->damaged = g_strdup_printf("the database is damaged (%s: %s); it is moved aside and "
+						 "replaced at the next start of the daemon",
+						 what, sqlite3_errmsg(store->db));
+		g_warning("%s; meanwhile what cannot be written waits in memory", store->damaged);
+	}
 	g_set_error(error, NG_STORE_ERROR, NG_STORE_ERROR_FAILED, "%s: %s (SQLite error %d)", what,
-		    sqlite3_errmsg(store->db), sqlite3_extended_errcode(store->db));
+		    sqlite3_errmsg(store->db), code);
 }
 
 static gboolean
@@ -261,7 +272,7 @@ ng_store_commit_cb(gpointer user_data)
 const char *
 ng_store_get_problem(NgStore *store)
 {
-	return store->problem;
+	return store->problem != NULL ? store->problem : store->damaged;
 }
 
 void
@@ -542,5 +553,6 @@ ng_store_free(NgStore *store)
 	g_array_unref(store->hooks);
 	g_main_context_unref(store->context);
 	g_free(store->problem);
+	g_free(store->damaged);
 	g_free(store);
 }

@@ -302,39 +302,97 @@ def test_broker_restart():
         check_session_complete(h.sub, serial, session_id, allow_dups=30, in_order=False)
 
 
+def table_root_pages(db):
+    """{table: byte offset of its root page} of a database no one writes."""
+    import sqlite3
+    con = sqlite3.connect("file:%s?mode=ro" % db, uri=True)
+    try:
+        page_size = con.execute("PRAGMA page_size").fetchone()[0]
+        return {name: (root - 1) * page_size for name, root in
+                con.execute("SELECT name, rootpage FROM sqlite_master WHERE type = 'table' AND rootpage > 1")}
+    finally:
+        con.close()
+
+
+def damage(db, offset, size=4096):
+    with open(db, "r+b") as f:
+        f.seek(offset)
+        f.write(os.urandom(size))
+
+
 def test_store_damaged():
-    """A database damaged while the daemon was stopped (a page of garbage, then a file of garbage):
-    at start it is moved aside, a new one is made, the event is logged and published, and the
-    pens are served again."""
+    """A database damaged while the daemon was stopped (garbage over the root page of each of its
+    tables in turn, then a file of garbage): at start it is moved aside, a new one is made, the
+    event is logged and published, and the pens are served again."""
     import glob
     with e2e(pens=1, unpaired=0) as h:
         (serial,), _ = h.bonded_and_unbonded()
         wait_connected(h.sub, [serial])
         run_session(h, serial, 1)
         db = os.path.join(h.dir, "state", "needlegate.db")
-        for damage in ("page", "file"):
-            assert h.stop_daemon() == 0
+        assert h.stop_daemon() == 0
+        tables = sorted(table_root_pages(db))
+        assert {"outbox", "pen_sessions", "schema_version"} <= set(tables), tables
+        for what in tables + ["file"]:
+            if what != tables[0]:
+                assert h.stop_daemon() == 0
             assert not os.path.exists(db + "-wal") or os.path.getsize(db + "-wal") == 0
-            size = os.path.getsize(db)
-            with open(db, "r+b") as f:
-                if damage == "page":  # a page in the middle: found when read, so checked at start
-                    f.seek((size // 4096 // 2) * 4096)
-                    f.write(os.urandom(4096))
-                else:
-                    f.write(os.urandom(size))
+            if what == "file":
+                damage(db, 0, os.path.getsize(db))
+            else:
+                damage(db, table_root_pages(db)[what])
             events_before = len(h.sub.on("bridge/event"))
             h.start_daemon()
             h.wait_gateway()
             ev = nh.wait_until(lambda: [e for e in h.sub.on("bridge/event")[events_before:]
-                                        if e.get("event") == "store_replaced"], 15, "bridge/event store_replaced")[0]
+                                        if e.get("event") == "store_replaced"], 15,
+                               "bridge/event store_replaced (%s damaged)" % what)[0]
             moved = glob.glob(db + ".damaged-*")
             assert moved and any(m in ev["detail"] for m in moved), (moved, ev)
             assert "the database was damaged" in h.log_text("needlegated")
             wait_connected(h.sub, [serial])
-            session_id = run_session(h, serial, 1)
-            check_session_complete(h.sub, serial, session_id, after_seq=0)
             for m in moved:
                 os.unlink(m)
+        session_id = run_session(h, serial, 1)
+        check_session_complete(h.sub, serial, session_id, after_seq=0)
+
+
+def test_store_damaged_running():
+    """A page found damaged only while the daemon runs (the pen's saved sequence numbers, read when
+    it connects): the pen is served all the same, nothing of its session is lost, bridge/info
+    says the database is damaged; the next start replaces it."""
+    with e2e(pens=1, unpaired=0) as h:
+        (serial,), _ = h.bonded_and_unbonded()
+        wait_connected(h.sub, [serial])
+        run_session(h, serial, 1)
+        db = os.path.join(h.dir, "state", "needlegate.db")
+        h.pen(serial).call("SetPresent", "(b)", False)
+        assert h.stop_daemon() == 0
+        offset = table_root_pages(db)["pen_sessions"]
+        h.start_daemon()
+        h.wait_gateway()
+        damage(db, offset)  # after the check at start, before the pen's state is read
+        # the daemon has every page in its cache since the check: another connection's write (to the
+        # WAL) makes it read the file again, as a cache too small for a big database would
+        import sqlite3
+        con = sqlite3.connect(db, timeout=10)
+        con.execute("CREATE TABLE touched (x)")
+        con.commit()
+        con.close()
+        h.pen(serial).call("SetPresent", "(b)", True)
+        wait_connected(h.sub, [serial])
+        session_id = run_session(h, serial, 2)
+        check_session_complete(h.sub, serial, session_id, after_seq=0)
+        log = h.log_text("needlegated")
+        assert "serving the pen without its saved sequence numbers" in log, log[-3000:]
+        assert "the database is damaged" in log, log[-3000:]
+        nh.wait_until(lambda: "damaged" in (h.sub.last("bridge/info")["store"]["problem"] or ""), 10,
+                      "bridge/info naming the damaged database", interval=0.1)
+        assert h.stop_daemon() == 0
+        h.start_daemon()
+        h.wait_gateway()
+        nh.wait_until(lambda: "the database was damaged" in h.log_text("needlegated"), 15,
+                      "the damaged database replaced at the next start")
 
 
 def test_broker_back_quickly():
@@ -613,6 +671,7 @@ TESTS = {
     "store-not-writable": test_store_not_writable,
     "broker-back-quickly": test_broker_back_quickly,
     "store-damaged": test_store_damaged,
+    "store-damaged-running": test_store_damaged_running,
     "disk-full": test_disk_full,
     "cli": test_cli,
     "systemd-notify": test_systemd_notify,

@@ -383,6 +383,9 @@ def bad_plans(good):
         ("$.colour", changed(lambda d: d.update(colour="blue"))),
         ("$.areas.elbow", changed(lambda d: d["areas"].update(elbow=d["areas"][first]))),
         ("$.course", changed(lambda d: d["course"].update(session_number=9, sessions_total=4))),
+        # every wrong member at once
+        ("$.colour: unknown field; $.areas.cheek: unknown area (did you mean 'cheeks'?)",
+         changed(lambda d: (d.update(colour="blue"), d["areas"].update(cheek=d["areas"][first])))),
     ]
 
 
@@ -413,7 +416,10 @@ def test_plan_errors():
                     assert r["error"]["message"] == msg, "D-Bus: %s\n MQTT: %s" % (msg, r["error"]["message"])
                 bad_file = h.write("bad.json", json.dumps(plan))
                 p = h.ctl("plan", "assign", serial, bad_file)
-                assert p.returncode == 1 and msg in p.stderr, (msg, p.stderr)
+                # needlectl: one line per error, each naming the file
+                lines = ["%s: %s%s" % (bad_file, "$" if i else "", part) for i, part in enumerate(msg.split("; $"))]
+                assert p.returncode == 1 and all(line in p.stderr.splitlines()[i] for i, line in enumerate(lines)), \
+                    (lines, p.stderr)
             # the previous plan stayed, everywhere
             assert json.loads(h.gw_pen_call(path, "GetPlan")[0])["plan_id"] == good["plan_id"]
             nh.pump(0.5)

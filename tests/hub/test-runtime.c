@@ -611,8 +611,7 @@ fixture_setup(Fixture *fx, gconstpointer user_data)
 	env.checks = fx->checks;
 	env.changed = changed_cb;
 	env.user_data = fx;
-	fx->rt = ng_runtime_new(&env, SERIAL, &error);
-	g_assert_no_error(error);
+	fx->rt = ng_runtime_new(&env, SERIAL);
 	g_assert_nonnull(fx->rt);
 }
 

@@ -113,7 +113,7 @@ static const BrokenPlan broken_plans[] = {
     {"\"2026-10-01T10:00:00Z\"", "\"1999-10-01T10:00:00Z\"",
      "$.course.previous_session: before the year 2000"},
     {"\"min_interval_days\":28", "\"min_interval_days\":28,\"when\":1", "$.course.when: unknown field"},
-    {"\"course\":{", "\"course\":null,\"x\":{", "$.x: unknown field"},
+    {"\"course\":{", "\"course\":null,\"x\":{", "$.x: unknown field; $.course: expected an object, got null"},
     {"[12,36]", "[]", "$.allowed_needles: empty: at least one needle count is needed"},
     {"[12,36]", "[12,12]", "$.allowed_needles[1]: 12 is listed twice"},
     {"[12,36]", "[12,\"36\"]", "$.allowed_needles[1]: expected a number, got a string"},
@@ -130,14 +130,18 @@ static const BrokenPlan broken_plans[] = {
     {"\"max\":0.5", "\"max\":0.5,\"max\":2.5", "$: field \"max\" is given twice in one object"},
     {NULL, "[1,2]", "$: expected an object, got an array"},
     {NULL, "\"plan\"", "$: expected an object, got a string"},
-    {NULL, "{}", "$.plan_id: missing (required)"},
+    {NULL, "{}",
+     "$.plan_id: missing (required); $.patient_ref: missing (required); $.course: missing (required); "
+     "$.allowed_needles: missing (required); $.areas: missing (required); $.max_session_s: missing "
+     "(required)"},
     {NULL, "", "$: empty document"},
     {NULL, "   ", "$: empty document"},
     {NULL, "{", "$: not valid JSON: *"},
     {NULL, "{} x", "$: not valid JSON: *"},
     {NULL, "{\"plan_id\":\"\xff\"}", "$: not valid UTF-8 (byte 12)"},
     {NULL, "[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]", "$: nested deeper than 16 levels"},
-    {"\"areas\":{\"forehead\"", "\"areas\":{},\"x\":{\"forehead\"", "$.x: unknown field"},
+    {"\"areas\":{\"forehead\"", "\"areas\":{},\"x\":{\"forehead\"",
+     "$.x: unknown field; $.areas: empty: a plan includes at least one area"},
 };
 
 static void
@@ -440,11 +444,44 @@ test_plan_schema_agrees(void)
 	g_assert_cmpuint(json_object_get_size(props), ==, 7);
 }
 
+/* Every wrong member is named in one reading, in document order, "; " between them. */
+static void
+test_plan_all_errors(void)
+{
+	g_autoptr(GError) error = NULL;
+	g_autoptr(NgPlan) plan = NULL;
+	const char *json =
+	    "{\"plan_id\":\"p1\",\"patient_ref\":\"P-1\",\"colour\":\"red\","
+	    "\"course\":{\"session_number\":1,\"sessions_total\":3,\"min_interval_days\":28},"
+	    "\"allowed_needles\":[12],"
+	    "\"areas\":{\"cheek\":{\"depth_mm\":{\"min\":0.5,\"max\":1.0},\"speed_hz\":{\"min\":80,\"max\":"
+	    "150},"
+	    "\"max_time_s\":600},"
+	    "\"forehead\":{\"depth_mm\":{\"min\":0.25,\"max\":3.5},\"speed_hz\":{\"min\":80,\"max\":120},"
+	    "\"max_time_s\":0}},"
+	    "\"max_session_s\":3600,\"aftercare\":{\"no_shaving\":12,\"no_saunna\":24}}";
+
+	plan = ng_plan_parse(json, -1, &error);
+	g_assert_null(plan);
+	g_assert_error(error, NG_PLAN_ERROR, NG_PLAN_ERROR_INVALID);
+	g_test_message("%s", error->message);
+	g_assert_true(g_str_has_prefix(
+	    error->message,
+	    "$.colour: unknown field; "
+	    "$.areas.cheek: unknown area (did you mean 'cheeks'?) (use one of forehead, periorbital, "
+	    "nose, cheeks, perioral, chin_jawline, neck, decollete, arms, hands, abdomen, thighs, back, "
+	    "scalp, scar, unspecified); "
+	    "$.areas.forehead.depth_mm.max: 3.5 is beyond the 3.0 mm any pen can reach; "
+	    "$.areas.forehead.max_time_s: 0 is below the minimum of 1 s; "
+	    "$.aftercare.no_saunna: unknown restriction (did you mean 'no_sauna'?) (use one of "));
+}
+
 int
 main(int argc, char **argv)
 {
 	g_test_init(&argc, &argv, NULL);
 	g_test_add_func("/plan/broken-table", test_plan_broken_table);
+	g_test_add_func("/plan/all-errors", test_plan_all_errors);
 	g_test_add_func("/plan/empty-area-map", test_plan_empty_area_map);
 	g_test_add_func("/plan/oversized", test_plan_oversized);
 	g_test_add_func("/plan/embedded-nul", test_plan_embedded_nul);
