@@ -323,6 +323,7 @@ start_mqtt(Daemon *d, GError **error)
 		return FALSE;
 	ng_mqtt_set_connection_handler(d->mqtt, mqtt_connection_cb, d);
 	ng_mqtt_set_request_handler(d->mqtt, mqtt_request_cb, d);
+	ng_hub_set_mqtt(d->hub, d->mqtt);
 	ng_mqtt_start(d->mqtt);
 	return TRUE;
 }

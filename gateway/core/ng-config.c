@@ -345,18 +345,25 @@ check_topic_level(const char *group, const char *key, const char *value, gboolea
 }
 
 /* hub_id: one topic level a person types and reads: [a-z0-9_-], 1 to 64 characters. */
-static gboolean
-check_hub_id(const char *value, GError **error)
+gboolean
+ng_config_hub_id_is_valid(const char *value)
 {
-	const KeyInfo *info = find_key("gateway", "hub_id");
 	gsize len = value != NULL ? strlen(value) : 0;
 
 	for (gsize i = 0; i < len; i++) {
 		if (!g_ascii_islower(value[i]) && !g_ascii_isdigit(value[i]) && value[i] != '-' &&
 		    value[i] != '_')
-			len = 0;
+			return FALSE;
 	}
-	if (len == 0 || len > 64)
+	return len > 0 && len <= 64;
+}
+
+static gboolean
+check_hub_id(const char *value, GError **error)
+{
+	const KeyInfo *info = find_key("gateway", "hub_id");
+
+	if (!ng_config_hub_id_is_valid(value))
 		return invalid(error, info,
 			       "'%s' is not allowed: use 1 to 64 lower-case letters, digits, '-' or '_' "
 			       "(for example treatment-room-1)",

@@ -84,5 +84,7 @@ char *ng_config_dup_topic_prefix(const NgConfig *config);
 
 const char *ng_telemetry_notify_to_string(NgTelemetryNotify mode);
 const char *ng_telemetry_batch_to_string(NgTelemetryBatch batch);
+/* [a-z0-9_-], 1 to 64 characters: one MQTT topic level a person types and reads. */
+gboolean ng_config_hub_id_is_valid(const char *value);
 
 G_END_DECLS

@@ -541,3 +541,73 @@ const NgCtlCommand ng_ctl_command_remove = {
 	    "  needlectl remove --force NP5EED0001\n",
     .run = run_remove,
 };
+
+/* ---- forget-hub ----------------------------------------------------------------------------------- */
+
+static int
+run_forget_hub(int argc, char **argv)
+{
+	gboolean json = FALSE;
+	const GOptionEntry entries[] = {{NULL}};
+	int status = 0;
+	int n = ng_ctl_parse(&ng_ctl_command_forget_hub, entries, &json, &argc, &argv, &status);
+	g_autoptr(GError) error = NULL;
+	g_autoptr(NgCtlClient) client = NULL;
+	guint cleared = 0;
+
+	if (n < 0)
+		return status;
+	if (n != 1) {
+		ng_ctl_usage_error("forget-hub",
+				   n == 0 ? "no HUB_ID given" : "expected one HUB_ID, got %d arguments", n);
+		return NG_CTL_EXIT_USAGE;
+	}
+	client = ng_ctl_client_new(&error);
+	if (client == NULL)
+		return ng_ctl_fail("forget-hub", error);
+	if (!ng_dbus_gateway1_call_forget_hub_sync(client->gateway, argv[1], &cleared, NULL, &error))
+		return ng_ctl_fail("forget-hub", error);
+	if (json) {
+		g_autoptr(JsonBuilder) b = json_builder_new();
+		g_autoptr(JsonNode) node = NULL;
+
+		json_builder_begin_object(b);
+		json_builder_set_member_name(b, "hub_id");
+		json_builder_add_string_value(b, argv[1]);
+		json_builder_set_member_name(b, "cleared");
+		json_builder_add_int_value(b, cleared);
+		json_builder_end_object(b);
+		node = json_builder_get_root(b);
+		ng_ctl_print_json(node);
+		return NG_CTL_EXIT_OK;
+	}
+	if (cleared == 0)
+		printf("The broker retains nothing for hub '%s': nothing to clear.\n", argv[1]);
+	else
+		printf("Cleared %u retained message%s of hub '%s' from the broker.\n", cleared,
+		       cleared == 1 ? "" : "s", argv[1]);
+	return NG_CTL_EXIT_OK;
+}
+
+const NgCtlCommand ng_ctl_command_forget_hub = {
+    .name = "forget-hub",
+    .synopsis = "[--json] HUB_ID",
+    .summary = "Clear what the broker retains for a hub id no longer in use",
+    .help = "A hub publishes its state retained under <base_topic>/<hub_id>/ (bridge/state,\n"
+	    "bridge/info, bridge/devices, each pen's state and last session), and the\n"
+	    "broker keeps it after the hub is gone: after hub_id was changed (the package\n"
+	    "starts the service under the host name until it is set), or a hub was taken\n"
+	    "away, dashboards still list the old hub and its pens, offline. This clears\n"
+	    "them, through this hub's connection to the broker.\n"
+	    "\n"
+	    "Refused for this hub's own id, and for a hub whose bridge/state is online\n"
+	    "(stop its gateway first, or it publishes everything again).\n"
+	    "\n"
+	    "Options:\n"
+	    "  --json      Print {\"hub_id\",\"cleared\"}\n"
+	    "  -h, --help  Show this help\n"
+	    "\n" NG_CTL_EXIT_STATUS_HELP "\n"
+	    "Example:\n"
+	    "  needlectl forget-hub raspberrypi\n",
+    .run = run_forget_hub,
+};

@@ -11,9 +11,9 @@
 
 /* Every command but decode talks to needlegated over D-Bus (ctl-client.c): one entry here each. */
 static const NgCtlCommand *const commands[] = {
-    &ng_ctl_command_scan,     &ng_ctl_command_pair,   &ng_ctl_command_list,   &ng_ctl_command_status,
-    &ng_ctl_command_identify, &ng_ctl_command_stop,   &ng_ctl_command_remove, &ng_ctl_command_plan,
-    &ng_ctl_command_sessions, &ng_ctl_command_decode,
+    &ng_ctl_command_scan,     &ng_ctl_command_pair,	  &ng_ctl_command_list,	  &ng_ctl_command_status,
+    &ng_ctl_command_identify, &ng_ctl_command_stop,	  &ng_ctl_command_remove, &ng_ctl_command_plan,
+    &ng_ctl_command_sessions, &ng_ctl_command_forget_hub, &ng_ctl_command_decode,
 };
 
 static const NgCtlCommand *
@@ -61,8 +61,8 @@ print_main_help(void)
 	       "\n"
 	       "Commands:\n");
 	for (gsize i = 0; i < G_N_ELEMENTS(commands); i++)
-		printf("  %-10s %s\n", commands[i]->name, commands[i]->summary);
-	printf("  %-10s %s\n", "help", "Show the help of a command: needlectl help COMMAND");
+		printf("  %-11s %s\n", commands[i]->name, commands[i]->summary);
+	printf("  %-11s %s\n", "help", "Show the help of a command: needlectl help COMMAND");
 	printf("\n"
 	       "Options:\n"
 	       "  -h, --help     Show this help\n"

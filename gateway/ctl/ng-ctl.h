@@ -37,6 +37,7 @@ extern const NgCtlCommand ng_ctl_command_status;
 extern const NgCtlCommand ng_ctl_command_identify;
 extern const NgCtlCommand ng_ctl_command_stop;
 extern const NgCtlCommand ng_ctl_command_remove;
+extern const NgCtlCommand ng_ctl_command_forget_hub;
 extern const NgCtlCommand ng_ctl_command_plan;
 extern const NgCtlCommand ng_ctl_command_sessions;
 

@@ -382,6 +382,34 @@ handle_remove(NgDbusGateway1 *gw, GDBusMethodInvocation *inv, const char *pen, g
 	return TRUE;
 }
 
+static void
+forget_hub_done_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	g_autoptr(GDBusMethodInvocation) inv = user_data;
+	g_autoptr(GError) error = NULL;
+	guint cleared = 0;
+
+	if (!ng_hub_forget_hub_finish(NULL, res, &cleared, &error)) {
+		g_dbus_method_invocation_return_gerror(inv, error);
+		return;
+	}
+	g_dbus_method_invocation_return_value(inv, g_variant_new("(u)", cleared));
+}
+
+static void
+do_forget_hub(Call *call)
+{
+	ng_hub_forget_hub_async(call->api->hub, call->s, &call->who, forget_hub_done_cb,
+				g_object_ref(call->inv));
+}
+
+static gboolean
+handle_forget_hub(NgDbusGateway1 *gw, GDBusMethodInvocation *inv, const char *hub_id, gpointer user_data)
+{
+	with_caller(user_data, inv, do_forget_hub, hub_id, 0);
+	return TRUE;
+}
+
 static gboolean
 handle_list_sessions(NgDbusGateway1 *gw, GDBusMethodInvocation *inv, const char *name, gint64 since,
 		     gpointer user_data)
@@ -614,6 +642,7 @@ connect_gateway_handlers(NgApi *api)
 	g_signal_connect(gw, "handle-pair", G_CALLBACK(handle_pair), api);
 	g_signal_connect(gw, "handle-cancel-pairing", G_CALLBACK(handle_cancel_pairing), api);
 	g_signal_connect(gw, "handle-remove", G_CALLBACK(handle_remove), api);
+	g_signal_connect(gw, "handle-forget-hub", G_CALLBACK(handle_forget_hub), api);
 	g_signal_connect(gw, "handle-list-sessions", G_CALLBACK(handle_list_sessions), api);
 }
 

@@ -44,6 +44,7 @@ struct _NgHub {
 	guint devices_id;
 	gboolean info_pending; /* bridge/info goes with the next bridge/devices */
 	gboolean mqtt_connected;
+	NgMqtt *mqtt; /* NULL: no broker to read from */
 	gint64 started_ms;
 	gint64 started_mono;
 };
@@ -853,6 +854,94 @@ ng_hub_remove_finish(NgHub *hub, GAsyncResult *result, char **serial, GError **e
 	}
 	if (serial != NULL)
 		*serial = g_steal_pointer(&s);
+	return TRUE;
+}
+
+void
+ng_hub_set_mqtt(NgHub *hub, NgMqtt *mqtt)
+{
+	hub->mqtt = mqtt;
+}
+
+/* How long retained messages may take to arrive after the broker acknowledged the subscription. */
+#define FORGET_HUB_WAIT_MS 1000
+
+static void
+forget_read_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	g_autoptr(GTask) task = user_data;
+	Op *op = g_task_get_task_data(task);
+	g_autoptr(GError) error = NULL;
+	/* on an error the hub may be gone already (the daemon stops): touch nothing of it */
+	g_autoptr(GHashTable) found = ng_mqtt_read_retained_finish(NULL, res, &error);
+	NgHub *hub = op->hub;
+	g_autofree char *state_topic = NULL;
+	g_autofree char *detail = NULL;
+	GBytes *state;
+	GHashTableIter iter;
+	const char *topic;
+
+	if (found == NULL) {
+		g_task_return_new_error(task, NG_ERROR, NG_ERROR_FAILED, "%s", error->message);
+		return;
+	}
+	state_topic = g_strdup_printf("%s/%s/bridge/state", hub->env.config->base_topic, op->target);
+	state = g_hash_table_lookup(found, state_topic);
+	if (state != NULL && strstr(g_bytes_get_data(state, NULL), "\"online\"") != NULL) {
+		g_task_return_new_error(
+		    task, NG_ERROR, NG_ERROR_IN_PROGRESS,
+		    "hub '%s' is online (its bridge/state says so): stop its gateway first, or "
+		    "it publishes everything again",
+		    op->target);
+		return;
+	}
+	g_hash_table_iter_init(&iter, found);
+	while (g_hash_table_iter_next(&iter, (gpointer *)&topic, NULL))
+		ng_publisher_clear_retained(hub->publisher, topic);
+	detail =
+	    g_strdup_printf("hub '%s': %u retained messages cleared", op->target, g_hash_table_size(found));
+	g_message("%s", detail);
+	ng_audit_record(hub->audit, &op->who, "hub_forgotten", NULL, NULL, detail);
+	g_task_return_pointer(task, GUINT_TO_POINTER(g_hash_table_size(found) + 1), NULL);
+}
+
+void
+ng_hub_forget_hub_async(NgHub *hub, const char *hub_id, const NgActor *who, GAsyncReadyCallback callback,
+			gpointer user_data)
+{
+	g_autoptr(GTask) task = op_task(hub, hub_id, who, ng_hub_forget_hub_async, callback, user_data);
+	g_autofree char *prefix = NULL;
+
+	if (!ng_config_hub_id_is_valid(hub_id)) {
+		g_task_return_new_error(
+		    task, NG_ERROR, NG_ERROR_INVALID_ARGS,
+		    "hub_id: '%s' is not a hub id (1 to 64 lower-case letters, digits, '-' or '_')",
+		    hub_id != NULL ? hub_id : "");
+		return;
+	}
+	if (g_str_equal(hub_id, hub->env.config->hub_id)) {
+		g_task_return_new_error(task, NG_ERROR, NG_ERROR_INVALID_ARGS,
+					"hub_id: '%s' is this hub's own id: its topics are in use", hub_id);
+		return;
+	}
+	if (hub->mqtt == NULL) {
+		g_task_return_new_error(task, NG_ERROR, NG_ERROR_NOT_SUPPORTED, "this hub has no broker");
+		return;
+	}
+	prefix = g_strdup_printf("%s/%s/", hub->env.config->base_topic, hub_id);
+	ng_mqtt_read_retained_async(hub->mqtt, prefix, FORGET_HUB_WAIT_MS, forget_read_cb,
+				    g_steal_pointer(&task));
+}
+
+gboolean
+ng_hub_forget_hub_finish(NgHub *hub, GAsyncResult *result, guint *cleared, GError **error)
+{
+	gpointer n = g_task_propagate_pointer(G_TASK(result), error);
+
+	if (n == NULL)
+		return FALSE;
+	if (cleared != NULL)
+		*cleared = GPOINTER_TO_UINT(n) - 1;
 	return TRUE;
 }
 

@@ -8,6 +8,7 @@
 #include "ng-audit.h"
 #include "ng-config.h"
 #include "ng-errors.h"
+#include "ng-mqtt.h"
 #include "ng-outbox.h"
 #include "ng-snapshot.h"
 #include "ng-store.h"
@@ -51,6 +52,8 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(NgHub, ng_hub_free)
 const NgTopics *ng_hub_get_topics(NgHub *hub);
 /* The MQTT client's news: bridge/info and the D-Bus property follow. */
 void ng_hub_set_mqtt_connected(NgHub *hub, gboolean connected);
+/* The MQTT client, for what reads from the broker (ng_hub_forget_hub_async ()); NULL: none. */
+void ng_hub_set_mqtt(NgHub *hub, NgMqtt *mqtt);
 /* Publishes bridge/state online, bridge/info, bridge/devices (at start and on every reconnect). */
 void ng_hub_publish_all(NgHub *hub);
 /* bridge/info now (the periodic timer). */
@@ -114,6 +117,14 @@ gboolean ng_hub_cancel_pairing(NgHub *hub, const char *address, const NgActor *w
 void ng_hub_remove_async(NgHub *hub, const char *name, const NgActor *who, GAsyncReadyCallback callback,
 			 gpointer user_data);
 gboolean ng_hub_remove_finish(NgHub *hub, GAsyncResult *result, char **serial, GError **error);
+
+/* Clears what the broker retains under <base_topic>/<@hub_id>/ (a hub id no gateway uses any more,
+ * e.g. the host name the package started with before hub_id was set): publishes an empty retained
+ * message on each such topic. Refuses this hub's own id, and a hub whose bridge/state is online.
+ * The result: how many retained messages were cleared. */
+void ng_hub_forget_hub_async(NgHub *hub, const char *hub_id, const NgActor *who, GAsyncReadyCallback callback,
+			     gpointer user_data);
+gboolean ng_hub_forget_hub_finish(NgHub *hub, GAsyncResult *result, guint *cleared, GError **error);
 /* Identify (NP_OP_IDENTIFY) or Stop Session (NP_OP_STOP_SESSION) on a connected pen. */
 void ng_hub_pen_request_async(NgHub *hub, const char *name, guint8 op, const NgActor *who,
 			      GAsyncReadyCallback callback, gpointer user_data);

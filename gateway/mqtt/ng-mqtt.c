@@ -44,6 +44,8 @@
 /* Acknowledgements are applied at the next wake-up, at most this late, or when this many wait. */
 #define NG_MQTT_ACK_DELAY_MS 100
 #define NG_MQTT_ACK_BATCH    64
+/* A SUBSCRIBED event's serial: the subscription of ng_mqtt_read_retained_async () */
+#define NG_MQTT_RETAINED_READ 1
 
 typedef enum {
 	NG_MQTT_EVENT_CONNECTED,
@@ -70,12 +72,13 @@ typedef struct {
 	gboolean outstanding;
 	NgMqtt *mqtt;
 	NgMqttEventType type;
-	guint generation; /* of the connection the request was made on */
-	guint64 serial;	  /* outbox message, for ACKED / SEND_FAILED */
-	int code;	  /* paho return code */
-	int reason;	  /* MQTT 5 reason code, 0 if none */
-	char *text;	  /* failure text, or the topic of a MESSAGE */
-	GBytes *payload;  /* MESSAGE: the payload plus a NUL */
+	guint generation;  /* of the connection the request was made on */
+	guint64 serial;	   /* outbox message, for ACKED / SEND_FAILED */
+	int code;	   /* paho return code */
+	int reason;	   /* MQTT 5 reason code, 0 if none */
+	char *text;	   /* failure text, or the topic of a MESSAGE */
+	GBytes *payload;   /* MESSAGE: the payload plus a NUL */
+	gboolean retained; /* MESSAGE: a retained message (sent on subscribing) */
 	char *response_topic;
 	GBytes *correlation_data;
 } NgMqttEvent;
@@ -94,6 +97,13 @@ struct _NgMqtt {
 	GQueue backlog;	    /* events taken off @events by ng_mqtt_sync_cb () but not handled yet, in order */
 	GQueue outstanding; /* NgMqttEvent given to paho as context */
 	gboolean drain_wanted; /* messages wait, or acknowledgements made room: send at the next dispatch */
+	struct {
+		GTask *task; /* NULL: no read runs */
+		char *prefix;
+		GHashTable *found; /* topic -> GBytes */
+		guint timer_id;
+		guint generation;
+	} retained; /* ng_mqtt_read_retained_async () */
 	NgMqttState state;
 	guint generation;
 	guint window;	   /* in-flight limit of this connection: min (NG_MQTT_WINDOW, Receive Maximum) */
@@ -132,6 +142,7 @@ struct _NgMqtt {
 G_DEFINE_QUARK(ng_mqtt_error_quark, ng_mqtt_error)
 
 static void ng_mqtt_schedule_reconnect(NgMqtt *mqtt);
+static void ng_mqtt_retained_done(NgMqtt *mqtt, GError *error);
 
 static void
 ng_mqtt_source_destroy(GSource *source)
@@ -393,6 +404,7 @@ ng_mqtt_on_message(void *context, char *topic, int topic_len, MQTTAsync_message 
 		memcpy(payload, message->payload, len);
 	payload[len] = '\0';
 	ev->payload = g_bytes_new_take(payload, len + 1);
+	ev->retained = message->retained != 0;
 	prop = ng_mqtt_property_string(&message->properties, MQTTPROPERTY_CODE_RESPONSE_TOPIC, &prop_len);
 	if (prop != NULL)
 		ev->response_topic = g_strndup(prop, prop_len);
@@ -604,6 +616,8 @@ ng_mqtt_connection_lost(NgMqtt *mqtt, const char *why)
 	mqtt->generation++;
 	g_clear_pointer(&mqtt->hold_source, ng_mqtt_source_destroy);
 	ng_outbox_requeue_in_flight(mqtt->outbox);
+	ng_mqtt_retained_done(mqtt, g_error_new(NG_MQTT_ERROR, NG_MQTT_ERROR_NOT_CONNECTED,
+						"the connection to the broker was lost: try again"));
 	g_message("MQTT: lost the connection to %s: %s; reconnecting", mqtt->display_url, why);
 	mqtt->logged_failure = TRUE;
 	if (mqtt->connection_func != NULL)
@@ -641,12 +655,118 @@ ng_mqtt_handle_send_failed(NgMqtt *mqtt, NgMqttEvent *ev)
 	ng_mqtt_destroy_client(mqtt);
 }
 
+/* Ends the read of retained messages: with what came (@error NULL) or @error. */
+static void
+ng_mqtt_retained_done(NgMqtt *mqtt, GError *error)
+{
+	g_autoptr(GTask) task = g_steal_pointer(&mqtt->retained.task);
+	g_autofree char *filter = NULL;
+
+	if (task == NULL) {
+		g_clear_error(&error);
+		return;
+	}
+	g_clear_handle_id(&mqtt->retained.timer_id, g_source_remove);
+	filter = g_strconcat(mqtt->retained.prefix, "#", NULL);
+	if (mqtt->client != NULL && mqtt->state == NG_MQTT_STATE_CONNECTED &&
+	    mqtt->retained.generation == mqtt->generation)
+		MQTTAsync_unsubscribe(mqtt->client, filter, NULL);
+	g_clear_pointer(&mqtt->retained.prefix, g_free);
+	if (error != NULL) {
+		g_clear_pointer(&mqtt->retained.found, g_hash_table_unref);
+		g_task_return_error(task, error);
+		return;
+	}
+	g_task_return_pointer(task, g_steal_pointer(&mqtt->retained.found),
+			      (GDestroyNotify)g_hash_table_unref);
+}
+
+static gboolean
+ng_mqtt_retained_timer_cb(gpointer user_data)
+{
+	NgMqtt *mqtt = user_data;
+
+	mqtt->retained.timer_id = 0;
+	ng_mqtt_retained_done(mqtt, NULL);
+	return G_SOURCE_REMOVE;
+}
+
+void
+ng_mqtt_read_retained_async(NgMqtt *mqtt, const char *prefix, guint wait_ms, GAsyncReadyCallback callback,
+			    gpointer user_data)
+{
+	g_autoptr(GTask) task = g_task_new(NULL, NULL, callback, user_data);
+	MQTTAsync_responseOptions opts = MQTTAsync_responseOptions_initializer;
+	g_autofree char *filter = g_strconcat(prefix, "#", NULL);
+	NgMqttEvent *ev;
+	int rc;
+
+	g_task_set_source_tag(task, ng_mqtt_read_retained_async);
+	g_task_set_task_data(task, GUINT_TO_POINTER(wait_ms), NULL);
+	if (mqtt->state != NG_MQTT_STATE_CONNECTED) {
+		g_task_return_new_error(
+		    task, NG_MQTT_ERROR, NG_MQTT_ERROR_NOT_CONNECTED,
+		    "the hub is not connected to the broker (%s) now: try again when it is",
+		    mqtt->display_url);
+		return;
+	}
+	if (mqtt->retained.task != NULL) {
+		g_task_return_new_error(task, NG_MQTT_ERROR, NG_MQTT_ERROR_BUSY,
+					"another read of the broker's retained messages runs: try again");
+		return;
+	}
+	ev = ng_mqtt_event_new_outstanding(mqtt, NG_MQTT_EVENT_SUBSCRIBED);
+	ev->serial = NG_MQTT_RETAINED_READ;
+	ng_mqtt_set_callbacks(&opts, mqtt, ev);
+	rc = MQTTAsync_subscribe(mqtt->client, filter, 1, &opts);
+	if (rc != MQTTASYNC_SUCCESS) {
+		ng_mqtt_event_free(ev);
+		g_task_return_new_error(task, NG_MQTT_ERROR, NG_MQTT_ERROR_FAILED,
+					"cannot subscribe to %s: %s", filter, MQTTAsync_strerror(rc));
+		return;
+	}
+	mqtt->retained.task = g_steal_pointer(&task);
+	mqtt->retained.prefix = g_strdup(prefix);
+	mqtt->retained.found =
+	    g_hash_table_new_full(g_str_hash, g_str_equal, g_free, (GDestroyNotify)g_bytes_unref);
+	mqtt->retained.generation = mqtt->generation;
+}
+
+GHashTable *
+ng_mqtt_read_retained_finish(NgMqtt *mqtt, GAsyncResult *result, GError **error)
+{
+	return g_task_propagate_pointer(G_TASK(result), error);
+}
+
+/* The subscription of the read is acknowledged: the broker sends the retained messages now. */
+static void
+ng_mqtt_handle_retained_subscribed(NgMqtt *mqtt, NgMqttEvent *ev, gboolean ok)
+{
+	if (mqtt->retained.task == NULL || ev->generation != mqtt->retained.generation)
+		return;
+	if (!ok) {
+		ng_mqtt_retained_done(mqtt, g_error_new(NG_MQTT_ERROR, NG_MQTT_ERROR_FAILED,
+							"the broker refused the subscription to %s# (%d)",
+							mqtt->retained.prefix,
+							ev->reason != 0 ? ev->reason : ev->code));
+		return;
+	}
+	mqtt->retained.timer_id = g_timeout_add(GPOINTER_TO_UINT(g_task_get_task_data(mqtt->retained.task)),
+						ng_mqtt_retained_timer_cb, mqtt);
+}
+
 static void
 ng_mqtt_handle_message(NgMqtt *mqtt, NgMqttEvent *ev)
 {
 	gsize size = 0;
 	const char *payload = g_bytes_get_data(ev->payload, &size);
 
+	if (mqtt->retained.prefix != NULL && g_str_has_prefix(ev->text, mqtt->retained.prefix)) {
+		if (ev->retained && size > 1 && mqtt->retained.found != NULL)
+			g_hash_table_replace(mqtt->retained.found, g_strdup(ev->text),
+					     g_bytes_ref(ev->payload));
+		return;
+	}
 	if (mqtt->request_func == NULL)
 		return;
 	if (!g_utf8_validate(ev->text, -1, NULL)) {
@@ -698,10 +818,16 @@ ng_mqtt_handle_event(NgMqtt *mqtt, NgMqttEvent *ev)
 		ng_mqtt_handle_message(mqtt, ev);
 		break;
 	case NG_MQTT_EVENT_SUBSCRIBED:
-		g_debug("MQTT: subscribed to %s", mqtt->request_topic_filter);
+		if (ev->serial == NG_MQTT_RETAINED_READ)
+			ng_mqtt_handle_retained_subscribed(mqtt, ev, TRUE);
+		else
+			g_debug("MQTT: subscribed to %s", mqtt->request_topic_filter);
 		break;
 	case NG_MQTT_EVENT_SUBSCRIBE_FAILED:
-		ng_mqtt_handle_subscribe_failed(mqtt, ev);
+		if (ev->serial == NG_MQTT_RETAINED_READ)
+			ng_mqtt_handle_retained_subscribed(mqtt, ev, FALSE);
+		else
+			ng_mqtt_handle_subscribe_failed(mqtt, ev);
 		break;
 	case NG_MQTT_EVENT_DISCONNECTED:
 		break;
@@ -1294,6 +1420,8 @@ ng_mqtt_free(NgMqtt *mqtt)
 	mqtt->state = NG_MQTT_STATE_IDLE;
 	mqtt->connection_func = NULL;
 	mqtt->request_func = NULL;
+	ng_mqtt_retained_done(mqtt,
+			      g_error_new(NG_MQTT_ERROR, NG_MQTT_ERROR_NOT_CONNECTED, "the daemon stops"));
 	ng_mqtt_destroy_client(mqtt);
 	if (mqtt->source != NULL) {
 		g_source_destroy(mqtt->source);

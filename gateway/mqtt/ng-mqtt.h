@@ -2,7 +2,7 @@
 /* The MQTT client (paho-c MQTTAsync): drains the outbox to the broker, reconnects, receives requests. */
 #pragma once
 
-#include <glib.h>
+#include <gio/gio.h>
 
 #include "ng-outbox.h"
 
@@ -13,7 +13,9 @@ GQuark ng_mqtt_error_quark(void);
 
 typedef enum {
 	NG_MQTT_ERROR_INVALID_CONFIG, /* the message names the field: "mqtt.url: ..." */
-	NG_MQTT_ERROR_FAILED,	      /* paho refused to create the client */
+	NG_MQTT_ERROR_FAILED,	      /* paho refused to create the client, or the broker a subscription */
+	NG_MQTT_ERROR_NOT_CONNECTED,  /* not connected to the broker now, or the connection was lost */
+	NG_MQTT_ERROR_BUSY,	      /* another ng_mqtt_read_retained_async () runs */
 } NgMqttError;
 
 typedef struct {
@@ -61,5 +63,13 @@ void ng_mqtt_set_connection_handler(NgMqtt *mqtt, NgMqttConnectionFunc func, gpo
 typedef void (*NgMqttRequestFunc)(NgMqtt *mqtt, const char *topic, const char *payload, gsize len,
 				  const char *response_topic, GBytes *correlation_data, gpointer user_data);
 void ng_mqtt_set_request_handler(NgMqtt *mqtt, NgMqttRequestFunc func, gpointer user_data);
+
+/* Reads what the broker retains under @prefix (a topic ending in '/'): subscribes to @prefix#,
+ * collects the retained messages that arrive within @wait_ms of the subscription's
+ * acknowledgement, unsubscribes. One read at a time. The result: topic -> GBytes payload (with a
+ * NUL after it) of every retained message, empty ones left out. */
+void ng_mqtt_read_retained_async(NgMqtt *mqtt, const char *prefix, guint wait_ms,
+				 GAsyncReadyCallback callback, gpointer user_data);
+GHashTable *ng_mqtt_read_retained_finish(NgMqtt *mqtt, GAsyncResult *result, GError **error);
 
 G_END_DECLS

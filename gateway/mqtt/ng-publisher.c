@@ -283,6 +283,13 @@ ng_publisher_clear_pen(NgPublisher *pub, const NgPenTopics *topics)
 }
 
 void
+ng_publisher_clear_retained(NgPublisher *pub, const char *topic)
+{
+	g_string_truncate(pub->buf, 0);
+	push(pub, NG_OUTBOX_KIND_EVENT, topic, 1, TRUE);
+}
+
+void
 ng_publisher_devices(NgPublisher *pub, const NgPenSnapshot *pens, guint n_pens)
 {
 	GString *out = pub->buf;

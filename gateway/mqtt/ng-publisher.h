@@ -62,6 +62,8 @@ void ng_publisher_pen_state(NgPublisher *pub, const NgPenTopics *topics, const N
 			    char **last_state);
 /* Empty retained payloads on pens/<id>/state and pens/<id>/session: the pen is gone from the hub. */
 void ng_publisher_clear_pen(NgPublisher *pub, const NgPenTopics *topics);
+/* An empty retained payload on @topic: the broker forgets what it retained there. */
+void ng_publisher_clear_retained(NgPublisher *pub, const char *topic);
 
 /* The hot path: one record, its time on the gateway clock. With [mqtt] telemetry_batch notification
  * (the default) the record joins the batch that ng_publisher_flush_telemetry () sends as one message:

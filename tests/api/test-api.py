@@ -232,6 +232,8 @@ def scenario_plans(h):
     check(set(complete(h, "needlectl identify ")) == {OLD_PEN, OLD_ADDR},
           "bash completion offers the hub's pens")
     check(complete(h, "needlectl pl") == ["plan"], "bash completion completes commands")
+    check(complete(h, "needlectl forg") == ["forget-hub"] and set(complete(h, "needlectl forget-hub --")) == {"--help", "--json"},
+          "bash completion knows forget-hub")
     plan = os.path.join(PLANS, "face-course.json")
     doc0 = json.load(open(plan))
     plan_id = doc0["plan_id"]

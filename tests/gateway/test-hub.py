@@ -501,6 +501,56 @@ def test_unknown_fields():
             m.close()
 
 
+def test_forget_hub():
+    """hub_id changed from "hub" to "room-2": what the broker still retains for "hub" (its
+    bridge/state offline, bridge/info, bridge/devices, the pens' state and sessions) is cleared with
+    needlectl forget-hub; this hub's own id, a hub that is online and a malformed id are refused."""
+    with world(pens=1) as h:
+        (serial,), _ = h.bonded_and_unbonded()
+        wait_connected(h.sub, [serial])
+        h.pen(serial).call("StartSession")
+        time.sleep(0.5)
+        h.pen(serial).call("StopSession", "(s)", "stopped")
+        wait_session_event(h.sub, serial, 1, "ended")
+        assert h.stop_daemon() == 0
+        old = retained_now(h, "#")
+        assert {"bridge/state", "bridge/info", "bridge/devices", "pens/%s/state" % serial,
+                "pens/%s/session" % serial} <= set(old), sorted(old)
+        assert old["bridge/state"] == {"state": "offline"}
+
+        # the same hub, renamed
+        with open(h.config_path) as f:
+            text = f.read()
+        with open(h.config_path, "w") as f:
+            f.write(text.replace("hub_id=hub\n", "hub_id=room-2\n"))
+        h.start_daemon()
+        h.wait_gateway()
+        nh.wait_until(lambda: h.gw_prop("HubId") == "room-2" and h.gw_prop("MqttConnected"), 15,
+                      "the renamed hub on the broker", interval=0.1)
+
+        p = h.ctl("forget-hub", "hub")
+        assert p.returncode == 0, p.stderr
+        assert p.stdout.strip() == "Cleared %d retained messages of hub 'hub' from the broker." % len(old), p.stdout
+        nh.wait_until(lambda: not retained_now(h, "#", settle=0.5), 10, "nothing retained for hub any more")
+        p = h.ctl("forget-hub", "--json", "hub")
+        assert p.returncode == 0 and json.loads(p.stdout) == {"hub_id": "hub", "cleared": 0}, p.stdout
+
+        p = h.ctl("forget-hub", "room-2")
+        assert p.returncode == 1 and "this hub's own id" in p.stderr, p.stderr
+        p = h.ctl("forget-hub", "Room 2")
+        assert p.returncode == 1 and "'Room 2' is not a hub id" in p.stderr, p.stderr
+        live = h.mqtt_client()
+        try:
+            live.publish("needlegate/live/bridge/state", json.dumps({"state": "online"}), qos=1, retain=True)
+            time.sleep(0.3)
+            p = h.ctl("forget-hub", "live")
+            assert p.returncode == 1 and "hub 'live' is online" in p.stderr, p.stderr
+            live.publish("needlegate/live/bridge/state", "", qos=1, retain=True)
+        finally:
+            live.close()
+        assert "hub 'hub': %d retained messages cleared" % len(old) in h.log_text("needlegated")
+
+
 TESTS = {
     "remove-ctl": test_remove_ctl,
     "remove-dbus": test_remove_dbus,
@@ -510,6 +560,7 @@ TESTS = {
     "info-first": test_info_first,
     "plan-errors": test_plan_errors,
     "unknown-fields": test_unknown_fields,
+    "forget-hub": test_forget_hub,
 }
 
 if __name__ == "__main__":
