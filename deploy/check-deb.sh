@@ -19,10 +19,13 @@ expected=(
 	/usr/lib/tmpfiles.d/needlegate.conf
 	/etc/needlegate/needlegated.conf
 	/usr/share/man/man8/needlegated.8.gz
+	/usr/share/man/man5/needlegated.conf.5.gz
 	/usr/share/man/man1/needlectl.1.gz
 	/usr/share/man/man1/needle-pensim.1.gz
 	/usr/share/doc/needlegate/copyright
 	/usr/share/doc/needlegate/README.md
+	/usr/share/doc/needlegate/daemon.md
+	/usr/share/doc/needlegate/mqtt-api.md
 	/usr/share/needlegate/mosquitto/hub.conf
 	/usr/share/needlegate/mosquitto/hub.acl
 	/usr/share/needlegate/mosquitto/central-bridge.conf

@@ -184,7 +184,8 @@ parse_options(int *argc, char ***argv, Options *opts, GError **error)
 
 	g_option_context_set_summary(
 	    ctx, "Serves bonded NeedlePens over BlueZ and publishes their sessions to MQTT.\n"
-		 "The D-Bus system bus is used; DBUS_SYSTEM_BUS_ADDRESS points elsewhere.");
+		 "It talks to bluetoothd and serves its own D-Bus API on the system bus\n"
+		 "(another bus if DBUS_SYSTEM_BUS_ADDRESS names one). See needlegated(8).");
 	g_option_context_add_main_entries(ctx, entries, NULL);
 	return g_option_context_parse(ctx, argc, argv, error);
 }

@@ -57,7 +57,7 @@ sim_parse_options(SimOptions *o, int *argc, char ***argv, GError **error)
 	    {"pens", 'n', 0, G_OPTION_ARG_INT, &o->pens, "Number of simulated pens (default 1)", "N"},
 	    {"unpaired", 'u', 0, G_OPTION_ARG_INT, &o->unpaired,
 	     "The last N pens are not bonded: they appear only when discovered and need pairing", "N"},
-	    {"scenario", 's', 0, G_OPTION_ARG_FILENAME, &o->scenario, "Scenario file (see the README)",
+	    {"scenario", 's', 0, G_OPTION_ARG_FILENAME, &o->scenario, "Scenario file (see needle-pensim(1))",
 	     "FILE"},
 	    {"manual", 'm', 0, G_OPTION_ARG_NONE, &o->manual,
 	     "Pens run no sessions on their own: drive them with org.needlegate.PenSim1", NULL},

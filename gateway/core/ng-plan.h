@@ -12,7 +12,7 @@ G_BEGIN_DECLS
 /*
  * A plan is the clinic's word on what a session may do: which areas, how
  * deep, how fast, for how long, with which cartridges. The format is in
- * deploy/plan.schema.json and the README. The parser refuses anything it
+ * deploy/plan.schema.json and docs/plans.md. The parser refuses anything it
  * does not understand, so a typo can never widen a limit silently: unknown
  * fields, wrong types, contradictions (min above max), values a pen cannot
  * reach, values finer than the pen's resolution (0.01 mm, 0.1 Hz), all fail

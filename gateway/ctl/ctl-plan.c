@@ -264,7 +264,7 @@ const NgCtlCommand ng_ctl_command_plan = {
     .synopsis = "assign [--json] PEN FILE | show [--json] PEN | clear [--json] PEN",
     .summary = "Assign, show or clear the treatment plan of a pen",
     .help = "A plan (a JSON file: plan id, pseudonymous patient reference, course, areas\n"
-	    "with depth and speed ranges, cartridges; see the README) applies to the\n"
+	    "with depth and speed ranges, cartridges; see needlectl(1)) applies to the\n"
 	    "pen's next session. PEN is a serial number or an address; the pen must\n"
 	    "have connected once (its serial is known).\n"
 	    "\n"

@@ -15,7 +15,7 @@
 G_BEGIN_DECLS
 
 /*
- * The publisher writes every payload of the MQTT contract (README, "MQTT
+ * The publisher writes every payload of the MQTT contract (docs/mqtt-api.md, "MQTT
  * topics") from snapshots and structs: it knows no pen object, no BlueZ, no
  * plan store. The hub decides what is said and when; this file decides how.
  * Every payload is written into one reused buffer: no allocation per record.

@@ -13,7 +13,7 @@
 #include "ng-topics.h"
 #include "np.h"
 
-/* 2026-11-24T10:00:00.000Z: the times of the README's examples are around it. */
+/* 2026-11-24T10:00:00.000Z: the times of docs/mqtt-api.md's examples are around it. */
 #define T0 G_GINT64_CONSTANT(1795514400000)
 /* The first and last millisecond ISO 8601 can write with a four-digit year. */
 #define TIME_MIN_MS G_GINT64_CONSTANT(-62167219200000) /* 0000-01-01T00:00:00.000Z */
@@ -278,7 +278,7 @@ set_message(NgAlert *a, const char *message)
 	g_strlcpy(a->message, message, sizeof a->message);
 }
 
-/* The README's example: too deep on the forehead. */
+/* docs/plans.md's example: too deep on the forehead. */
 static NgAlert
 depth_alert(void)
 {
@@ -677,7 +677,7 @@ test_clear_pen(Fixture *fx, gconstpointer user_data)
 
 /* ---- pens/<id>/telemetry ---------------------------------------------------------------------------- */
 
-/* The README's example record. */
+/* docs/mqtt-api.md's example record. */
 static NpTelemetryRecord
 record(guint32 seq)
 {
@@ -852,7 +852,7 @@ test_session_started(Fixture *fx, gconstpointer user_data)
 	NpSessionEvent ev = started_event();
 
 	(void)user_data;
-	/* The README's example. */
+	/* docs/plans.md's example. */
 	ng_publisher_session_started(fx->pub, &fx->pen, SERIAL, &ev, STARTED_T_MS, NULL);
 	assert_n_msgs(fx, 1);
 	assert_msg(fx, 0, PEN "/session", 1, TRUE,
@@ -1074,7 +1074,7 @@ test_alert(Fixture *fx, gconstpointer user_data)
 	NgAlert a = depth_alert();
 
 	(void)user_data;
-	/* The README's examples: raised, then cleared with how long it lasted. */
+	/* docs/plans.md's examples: raised, then cleared with how long it lasted. */
 	ng_publisher_alert(fx->pub, &fx->pen, SERIAL, &a);
 	a.state = NG_ALERT_CLEARED;
 	a.id = 2;

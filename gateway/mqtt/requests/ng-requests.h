@@ -22,7 +22,7 @@ G_BEGIN_DECLS
  * fields, wrong types, more than NG_REQUESTS_MAX_SIZE bytes, unknown command.
  *
  * Commands: permit_pairing, pair, remove, identify, stop_session, plan/assign, plan/clear
- * (README: "MQTT bridge requests"). plan/assign and plan/clear follow the same rules as D-Bus.
+ * (docs/mqtt-api.md: "MQTT bridge requests"). plan/assign and plan/clear follow the same rules as D-Bus.
  * permit_pairing, pair and remove only with [mqtt] allow_remote_pairing=true.
  */
 #define NG_REQUESTS_MAX_SIZE 4096u
