@@ -42,7 +42,8 @@ NgSeverity ng_rule_severity(NgRule rule);
 /*
  * Every condition that lasts is reported twice: "raised" when it starts and
  * "cleared" when it ends (at the latest at the session's end), with the same
- * id. A telemetry gap is a single "event".
+ * id. A telemetry gap is a single "event" (and a "cleared" should records it
+ * reported lost come after all).
  */
 typedef enum {
 	NG_ALERT_RAISED,

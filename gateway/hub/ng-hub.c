@@ -38,8 +38,9 @@ struct _NgHub {
 	GHashTable *runtimes;  /* serial -> NgRuntime: outlive the pens' BlueZ objects */
 	GHashTable *last_seen; /* address -> gint64 ms */
 	guint store_hook_id;
-	gboolean store_ok; /* the database could be written at the last commit */
-	GArray *listeners; /* Listener */
+	gboolean store_ok;		/* the database could be written at the last commit */
+	gboolean store_damage_reported; /* bridge/event store_damaged sent (damage found while running) */
+	GArray *listeners;		/* Listener */
 	guint next_listener_id;
 	guint devices_id;
 	gboolean info_pending; /* bridge/info goes with the next bridge/devices */
@@ -376,14 +377,21 @@ pairing_changed_cb(NgPairing *pairing, gpointer user_data)
 
 /* ---- life --------------------------------------------------------------------------------------- */
 
-/* The database could or could not be written (a full disk): D-Bus and bridge/info say so. */
+/* The database could or could not be written (a full disk), or was found damaged while running:
+ * D-Bus and bridge/info say so; the damage is a bridge/event too, once. */
 static void
 store_committed_cb(NgStore *store, gboolean committed, gpointer user_data)
 {
 	NgHub *hub = user_data;
+	const char *problem = ng_store_get_problem(store);
+	gboolean damaged = committed && problem != NULL;
 
-	if (committed == hub->store_ok)
+	if (damaged && !hub->store_damage_reported) {
+		hub->store_damage_reported = TRUE;
+		ng_publisher_bridge_event(hub->publisher, "store_damaged", NULL, NULL, problem);
+	} else if (committed == hub->store_ok) {
 		return;
+	}
 	hub->store_ok = committed;
 	hub->info_pending = TRUE;
 	schedule_devices(hub);

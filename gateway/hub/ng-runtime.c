@@ -171,25 +171,34 @@ request(NgRuntime *rt, const NpControlRequest *req, RequestDoneFunc done)
 
 /* ---- replay: filling gaps with Report Stored Records -------------------------------------------- */
 
+/* A telemetry_gap alert the runtime publishes itself: @n records from @seq on. */
+static NgAlert
+gap_alert(NgRuntime *rt, NgAlertState state, guint64 n, guint32 seq)
+{
+	NgAlert alert = {
+	    .rule = NG_RULE_TELEMETRY_GAP,
+	    .severity = ng_rule_severity(NG_RULE_TELEMETRY_GAP),
+	    .state = state,
+	    .area = rt->area,
+	    .measured = {NG_VALUE_FIXED, n, 0, NULL},
+	    .limit = {NG_VALUE_FIXED, 0, 0, NULL},
+	    .unit = "records",
+	    .session_id = ng_session_get_current_id(rt->session),
+	    .seq = seq,
+	    .t_ms = now_ms(),
+	    .duration_ms = -1,
+	};
+
+	return alert;
+}
+
 static void
 report_lost(NgRuntime *rt, GArray *lost)
 {
 	for (guint i = 0; i < lost->len; i++) {
 		NgSeqRange *r = &g_array_index(lost, NgSeqRange, i);
 		guint64 n = (guint64)r->last - r->first + 1;
-		NgAlert alert = {
-		    .rule = NG_RULE_TELEMETRY_GAP,
-		    .severity = ng_rule_severity(NG_RULE_TELEMETRY_GAP),
-		    .state = NG_ALERT_EVENT,
-		    .area = rt->area,
-		    .measured = {NG_VALUE_FIXED, n, 0, NULL},
-		    .limit = {NG_VALUE_FIXED, 0, 0, NULL},
-		    .unit = "records",
-		    .session_id = ng_session_get_current_id(rt->session),
-		    .seq = r->first,
-		    .t_ms = now_ms(),
-		    .duration_ms = -1,
-		};
+		NgAlert alert = gap_alert(rt, NG_ALERT_EVENT, n, r->first);
 
 		g_message("pen %s: records %u..%u (%" G_GUINT64_FORMAT
 			  ") are lost: the pen no longer has them",
@@ -248,6 +257,7 @@ static void
 report_recovered(NgRuntime *rt, guint32 seq)
 {
 	NgSessionCounters sc;
+	NgAlert alert;
 	guint64 n;
 
 	ng_session_get_counters(rt->session, &sc);
@@ -258,27 +268,11 @@ report_recovered(NgRuntime *rt, guint32 seq)
 	counters(rt)->lost -= MIN(n, counters(rt)->lost);
 	g_message("pen %s: %" G_GUINT64_FORMAT " records reported lost came from the pen after all",
 		  rt->serial, n);
-	{
-		NgAlert alert = {
-		    .rule = NG_RULE_TELEMETRY_GAP,
-		    .severity = ng_rule_severity(NG_RULE_TELEMETRY_GAP),
-		    .state = NG_ALERT_CLEARED,
-		    .area = rt->area,
-		    .measured = {NG_VALUE_FIXED, n, 0, NULL},
-		    .limit = {NG_VALUE_FIXED, 0, 0, NULL},
-		    .unit = "records",
-		    .session_id = ng_session_get_current_id(rt->session),
-		    .seq = seq,
-		    .t_ms = now_ms(),
-		    .duration_ms = -1,
-		};
-
-		g_snprintf(alert.message, sizeof alert.message,
-			   "%" G_GUINT64_FORMAT
-			   " telemetry record%s reported lost came from the pen after all.",
-			   n, n == 1 ? "" : "s");
-		ng_publisher_alert(rt->env.publisher, &rt->topics, rt->serial, &alert);
-	}
+	alert = gap_alert(rt, NG_ALERT_CLEARED, n, seq);
+	g_snprintf(alert.message, sizeof alert.message,
+		   "%" G_GUINT64_FORMAT " telemetry record%s reported lost came from the pen after all.", n,
+		   n == 1 ? "" : "s");
+	ng_publisher_alert(rt->env.publisher, &rt->topics, rt->serial, &alert);
 }
 
 static gboolean

@@ -388,6 +388,8 @@ def test_store_damaged_running():
         assert "the database is damaged" in log, log[-3000:]
         nh.wait_until(lambda: "damaged" in (h.sub.last("bridge/info")["store"]["problem"] or ""), 10,
                       "bridge/info naming the damaged database", interval=0.1)
+        damaged = [e for e in h.sub.on("bridge/event") if e.get("event") == "store_damaged"]
+        assert len(damaged) == 1 and "malformed" in damaged[0]["detail"], damaged
         assert h.stop_daemon() == 0
         h.start_daemon()
         h.wait_gateway()

@@ -549,6 +549,14 @@ def test_forget_hub():
         finally:
             live.close()
         assert "hub 'hub': %d retained messages cleared" % len(old) in h.log_text("needlegated")
+        audit = h.mqtt_client(topics=["needlegate/room-2/bridge/event"])
+        try:
+            p = h.ctl("forget-hub", "hub")
+            assert p.returncode == 0, p.stderr
+            nh.wait_until(lambda: [m for m in audit.messages() if m.data.get("action") == "hub_forgotten"], 5,
+                          "the audit event hub_forgotten")
+        finally:
+            audit.close()
 
 
 TESTS = {
