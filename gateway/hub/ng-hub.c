@@ -910,7 +910,7 @@ forget_read_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 	    g_strdup_printf("hub '%s': %u retained messages cleared", op->target, g_hash_table_size(found));
 	g_message("%s", detail);
 	ng_audit_record(hub->audit, &op->who, "hub_forgotten", NULL, NULL, detail);
-	g_task_return_pointer(task, GUINT_TO_POINTER(g_hash_table_size(found) + 1), NULL);
+	g_task_return_int(task, g_hash_table_size(found));
 }
 
 void
@@ -944,12 +944,12 @@ ng_hub_forget_hub_async(NgHub *hub, const char *hub_id, const NgActor *who, GAsy
 gboolean
 ng_hub_forget_hub_finish(NgHub *hub, GAsyncResult *result, guint *cleared, GError **error)
 {
-	gpointer n = g_task_propagate_pointer(G_TASK(result), error);
+	gssize n = g_task_propagate_int(G_TASK(result), error);
 
-	if (n == NULL)
+	if (n < 0)
 		return FALSE;
 	if (cleared != NULL)
-		*cleared = GPOINTER_TO_UINT(n) - 1;
+		*cleared = (guint)n;
 	return TRUE;
 }
 
