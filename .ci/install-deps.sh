@@ -26,7 +26,7 @@ case "${1:-}" in
 	packages+=(
 		clang libclang-rt-14-dev clang-format libbluetooth-dev
 		bluez mosquitto-clients python3-dbus iproute2
-		python3-docutils man-db groff-base
+		python3-docutils man-db groff-base python3-jsonschema
 	)
 	;;
 *)

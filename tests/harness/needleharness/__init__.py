@@ -15,12 +15,14 @@ in its own process group), sanitizers (the one check of a program's output), bus
 system bus: configurations, calls, signals, an agent), pensim (simulated pens and a subscribed
 link), profile (the NeedlePen profile: UUIDs, codes, encoders, decoders), terminal (programs on a
 pseudo-terminal: needlectl, bluetoothctl), mqtt (the one MQTT client), daemon (needlegated's
-configuration, its D-Bus API, needlectl), payloads (what the daemon publishes, checked), harness
+configuration, its D-Bus API, needlectl), payloads (what the daemon publishes, checked), contract
+(every message the daemon publishes checked against docs/schemas, the MQTT contract), harness
 (Harness, which starts and stops all of it). Paths of the built programs come from the
 environment: NEEDLE_PENSIM, NEEDLEGATED, NEEDLECTL (else PATH); DBUS_DAEMON, MOSQUITTO likewise.
 
-Needs python3-gi (Gio) and python3-paho-mqtt 1.6: the system's /usr/bin/python3. The profile and
-mqtt modules need no GLib (the real-bluetoothd guest checks use them alone).
+Needs python3-gi (Gio), python3-paho-mqtt 1.6 and python3-jsonschema (contract): the system's
+/usr/bin/python3. The profile and mqtt modules need no GLib (the real-bluetoothd guest checks use
+them alone).
 """
 
 # flake8: noqa: F401 (this file re-exports what the tests use)

@@ -5,7 +5,10 @@ A private D-Bus system bus, needle-pensim serving org.bluez on it, Mosquitto on 
 port, needlegated with a configuration of its own, an MQTT subscriber: each on request, started
 in that order and stopped in the reverse one, even when the test fails (every child runs in its
 own process group: SIGTERM, a bounded wait, SIGKILL). A test fails when a checked program (the
-simulator, the daemon) does not exit 0 on SIGTERM or prints a sanitizer report.
+simulator, the daemon) does not exit 0 on SIGTERM or prints a sanitizer report, and when a message
+one of its MQTT clients received from the gateway does not conform to the MQTT contract
+(docs/schemas, see contract.py): every message below needlegate/HUB/ with a payload, requests
+excepted, is checked.
 """
 
 import os
@@ -19,7 +22,7 @@ from gi.repository import GLib
 
 from . import daemon, mqtt
 from .bus import BLUEZ, OPEN_POLICY, BusClient, bus_config, connect
-from .core import HarnessError, free_port, program, pump, wait_until
+from .core import HarnessError, free_port, log, program, pump, wait_until
 from .daemon import GatewayClient
 from .pensim import PENSIM_MANAGER_IFACE, PENSIM_PATH, Pen
 from .process import Process, wait_listening
@@ -32,11 +35,16 @@ class Harness(BusClient, GatewayClient):
     sessions across a restart; mosquitto_tls adds a TLS listener on self.mqtt_tls_port whose
     certificate (for localhost) self.tls_ca signs. daemon: needlegated with daemon.config() plus daemon_config, run
     with daemon_args; subscribe: self.sub, an MqttClient on needlegate/HUB/# with a session kept
-    on the broker, made before the daemon starts. bus_policy: the bus's policy (bus.py)."""
+    on the broker, made before the daemon starts. bus_policy: the bus's policy (bus.py).
+    contract: check what the MQTT clients of mqtt_client() (and self.sub) receive below
+    needlegate/HUB/ against docs/schemas (contract.py); a message that does not conform fails
+    the test at the end with an AssertionError naming the topic, the field and the rule broken.
+    On by default; NEEDLE_MQTT_CONTRACT=0 in the environment turns it off."""
 
     def __init__(self, pens=1, unpaired=0, pensim_args=(), scenario=None, scenario_text=None, pensim=True,
                  mosquitto=False, persistent_broker=False, mosquitto_tls=False, daemon=False, hub="harness", daemon_config=None,
-                 daemon_args=("-v",), subscribe=False, bus_policy=OPEN_POLICY, bus_includes=(), keep_dir=False):
+                 daemon_args=("-v",), subscribe=False, bus_policy=OPEN_POLICY, bus_includes=(), keep_dir=False,
+                 contract=True):
         self.n_pens = pens
         self.unpaired = unpaired
         self.pensim_args = list(pensim_args)
@@ -63,6 +71,9 @@ class Harness(BusClient, GatewayClient):
         self.pensim = self.mosquitto = self.daemon = self.sub = None
         self.mqtt_port = self.mqtt_tls_port = self.tls_ca = None
         self.state_dir = self.config_path = None
+        self.want_contract = contract and os.environ.get("NEEDLE_MQTT_CONTRACT", "1") != "0"
+        self.contract = None  # a ContractChecker, made with the first MQTT client
+        self.contract_breaches = 0
 
     # ---- lifetime -------------------------------------------------------------
 
@@ -83,6 +94,7 @@ class Harness(BusClient, GatewayClient):
         except BaseException:
             self.dump_logs()
             self.close()
+            self.close_contract()
             raise
         return self
 
@@ -92,9 +104,36 @@ class Harness(BusClient, GatewayClient):
                 self.dump_logs()
         finally:
             problems = self.close()
+            breaches = self.contract_problems()
+            self.close_contract()
+        if breaches:
+            text = ("MQTT contract: %d of the %d messages checked do not conform to docs/schemas:\n  %s"
+                    % (self.contract_breaches, self.contract.n_checked, "\n  ".join(breaches)))
+            if exc_type is not None or problems:
+                print(text, file=sys.stderr)  # the test failed already: said, but not raised
+        elif self.contract is not None:
+            log("MQTT contract: the %d messages checked conform to docs/schemas (%s)"
+                % (self.contract.n_checked,
+                   ", ".join("%s %d" % kv for kv in sorted(self.contract.by_schema.items()))))
         if exc_type is None and problems:
             raise HarnessError("\n".join(problems))
+        if exc_type is None and breaches:
+            raise AssertionError(text)
         return False
+
+    def contract_problems(self):
+        """What the contract check found so far (once every message received is checked), one
+        line each; sets self.contract_breaches (how many). [] without a check."""
+        self.contract_breaches = 0
+        if self.contract is None:
+            return []
+        found = self.contract.problems()
+        self.contract_breaches = self.contract.n_bad
+        return found
+
+    def close_contract(self):
+        if self.contract is not None:
+            self.contract.close()
 
     def close(self):
         """Stops everything; returns the problems of checked processes (see spawn)."""
@@ -266,8 +305,18 @@ class Harness(BusClient, GatewayClient):
         return self.stop(proc)
 
     def mqtt_client(self, **kwargs):
-        """An MqttClient on the harness's broker with base needlegate/HUB (see mqtt.py)."""
+        """An MqttClient on the harness's broker with base needlegate/HUB (see mqtt.py); what it
+        receives below needlegate/HUB/ is checked against the MQTT contract (see contract)."""
         kwargs.setdefault("base", self.base)
+        if self.want_contract and "contract" not in kwargs:
+            if self.contract is None:
+                from .contract import ContractChecker
+                try:
+                    self.contract = ContractChecker(self.base)
+                except ImportError as e:
+                    raise HarnessError("the MQTT contract check needs python3-jsonschema (%s); "
+                                       "NEEDLE_MQTT_CONTRACT=0 turns it off" % e) from e
+            kwargs["contract"] = self.contract
         return mqtt.MqttClient(self.mqtt_port, **kwargs)
 
     def start_daemon(self, extra_args=(), env=None):

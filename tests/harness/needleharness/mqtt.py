@@ -53,16 +53,19 @@ class MqttClient:
     base: the hub's topic prefix (needlegate/HUB): on(), last() and request() take topics below it.
     clean_session=False keeps the session on the broker across a broker restart (MQTT 3.1.1).
     With connect=True (the default) the constructor connects and waits for the SUBACKs, and
-    fails unless the broker accepted it; else connect() returns the CONNACK code."""
+    fails unless the broker accepted it; else connect() returns the CONNACK code.
+    contract: a contract.ContractChecker that sees every message received (a Harness passes its
+    own: what the gateway publishes is checked against docs/schemas)."""
 
     def __init__(self, port, topics=(), base=None, client_id=None, version=4, clean_session=None,
                  user=None, tls_ca=None, transport="tcp", keepalive=30, on_message=None, keep=True,
-                 connect=True):
+                 connect=True, contract=None):
         self.port = port
         self.base = base
         self.topics = list(topics)
         self.keep = keep
         self.hook = on_message
+        self.contract = contract
         self.cond = threading.Condition()
         self.messages_ = []
         self.connack = None
@@ -105,6 +108,8 @@ class MqttClient:
 
     def _on_message(self, client, userdata, msg):
         m = Message(time.monotonic_ns(), msg.topic, msg.payload, msg.retain, getattr(msg, "properties", None))
+        if self.contract is not None:
+            self.contract.check(m.topic, m.payload)
         if self.keep:
             with self.cond:
                 self.messages_.append(m)
