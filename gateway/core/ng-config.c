@@ -20,6 +20,7 @@ typedef enum {
 	KEY_TELEMETRY_NOTIFY,
 	KEY_TELEMETRY_BATCH,
 	KEY_BOOL,
+	KEY_DBM,
 } KeyKind;
 
 /* Every key the file may hold: unknown keys are an error, so this table is the reference
@@ -66,6 +67,9 @@ static const KeyInfo keys[] = {
     UINT("bluetooth", "reconnect_min_delay", reconnect_min_s, 1, 3600),
     UINT("bluetooth", "reconnect_max_delay", reconnect_max_s, 1, 86400),
     {"bluetooth", "telemetry_notify", KEY_TELEMETRY_NOTIFY, offsetof(NgConfig, telemetry_notify), 0, 0},
+    UINT("bluetooth", "link_quality_interval", link_quality_interval_s, 0, 3600),
+    {"bluetooth", "weak_link_dbm", KEY_DBM, offsetof(NgConfig, weak_link_dbm), 0, 0},
+    UINT("bluetooth", "weak_link_seconds", weak_link_seconds, 0, 86400),
 };
 
 /* A hub id from the host name, reduced to what is safe in an MQTT topic level. */
@@ -107,6 +111,9 @@ ng_config_new(void)
 	config->reconnect_min_s = 1;
 	config->reconnect_max_s = 60;
 	config->telemetry_notify = NG_TELEMETRY_NOTIFY_AUTO;
+	config->link_quality_interval_s = 10;
+	config->weak_link_dbm = -85;
+	config->weak_link_seconds = 60;
 	return config;
 }
 
@@ -223,6 +230,16 @@ parse_value(NgConfig *config, const KeyInfo *info, const char *value, GError **e
 			    "notification in one message, the default) or record (one message per record)",
 			    value);
 		return TRUE;
+	case KEY_DBM: {
+		gint64 v = 0;
+		/* what an LE controller reports (Core 5.x, Read RSSI: -127 to +20 dBm) */
+		if (!g_ascii_string_to_signed(value, 10, -127, 20, &v, NULL))
+			return invalid(
+			    error, info,
+			    "'%s' is not a signal strength in dBm from -127 to 20 (for example -85)", value);
+		*(int *)field = (int)v;
+		return TRUE;
+	}
 	case KEY_BOOL:
 		if (g_str_equal(value, "true"))
 			*(gboolean *)field = TRUE;

@@ -62,6 +62,9 @@ typedef struct {
 	guint reconnect_min_s;
 	guint reconnect_max_s;
 	NgTelemetryNotify telemetry_notify;
+	guint link_quality_interval_s; /* seconds between RSSI reads of each connected pen; 0: off */
+	int weak_link_dbm;	       /* below this RSSI (dBm) a link is weak */
+	guint weak_link_seconds;       /* weak for this long: bridge/event weak_link; 0: never */
 } NgConfig;
 
 /* The defaults: what runs on a Pi with a local Mosquitto. */

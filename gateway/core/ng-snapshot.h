@@ -26,7 +26,10 @@ typedef struct {
 	const char *link; /* the link state: "idle", "connecting", ..., "ready", "refused" */
 	gboolean connected;
 	int battery; /* percent, -1: unknown */
-	int rssi;    /* dBm, 0: unknown */
+	int rssi;    /* dBm, 0: unknown (BlueZ's Device1.RSSI: only while discovering) */
+	gboolean rssi_dbm_known;
+	int rssi_dbm; /* the connection's RSSI from the adapter (HCI Read RSSI), as published
+			 (ng-link-quality.h): changes of more than 5 dB only */
 	gboolean have_status;
 	NpPenStatus status; /* the pen's last Pen Status, kept current by its session events */
 	guint8 area;	    /* the area the pen works on now */

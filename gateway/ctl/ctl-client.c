@@ -304,6 +304,16 @@ ng_ctl_pen_to_json(NgDbusPen1 *pen)
 		json_builder_add_int_value(b, ng_dbus_pen1_get_rssi(pen));
 	else
 		json_builder_add_null_value(b);
+	json_builder_set_member_name(b, "rssi_dbm");
+	if (ng_dbus_pen1_get_link_quality(pen) >= 0)
+		json_builder_add_int_value(b, ng_dbus_pen1_get_link_rssi(pen));
+	else
+		json_builder_add_null_value(b);
+	json_builder_set_member_name(b, "linkquality");
+	if (ng_dbus_pen1_get_link_quality(pen) >= 0)
+		json_builder_add_int_value(b, ng_dbus_pen1_get_link_quality(pen));
+	else
+		json_builder_add_null_value(b);
 	json_builder_end_object(b);
 	return json_builder_get_root(b);
 }

@@ -55,7 +55,8 @@ void ng_ctl_print_json(JsonNode *node);
 
 /* One pen as the --json output of list and status: serial, address, name, model, firmware, link,
  * connected, state, error, battery, cartridge {id, needles}, session {id, active}, area, plan,
- * last_seen (ISO 8601 or null), rssi. */
+ * last_seen (ISO 8601 or null), rssi (advertising), rssi_dbm and linkquality (the connection; null when
+ * unknown). */
 JsonNode *ng_ctl_pen_to_json(NgDbusPen1 *pen);
 
 /* The exit statuses every daemon command shares, for its --help. */

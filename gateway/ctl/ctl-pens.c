@@ -189,8 +189,13 @@ print_pen_details(NgDbusPen1 *pen)
 	printf("Area:       %s\n", S(ng_dbus_pen1_get_area(pen)));
 	printf("Plan:       %s\n", S(ng_dbus_pen1_get_plan(pen)));
 	printf("Last seen:  %s\n", seen);
+	if (ng_dbus_pen1_get_link_quality(pen) >= 0)
+		printf("Signal:     %d dBm, link quality %d/255\n", ng_dbus_pen1_get_link_rssi(pen),
+		       ng_dbus_pen1_get_link_quality(pen));
+	else if (ng_dbus_pen1_get_connected(pen))
+		printf("Signal:     unknown\n");
 	if (ng_dbus_pen1_get_rssi(pen) != 0)
-		printf("RSSI:       %d dBm\n", ng_dbus_pen1_get_rssi(pen));
+		printf("RSSI:       %d dBm (advertising)\n", ng_dbus_pen1_get_rssi(pen));
 }
 
 static JsonNode *

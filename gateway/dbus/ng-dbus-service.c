@@ -27,6 +27,7 @@
 
 #include "ng-dbus-generated.h"
 #include "ng-errors.h"
+#include "ng-link-quality.h"
 #include "ng-pairing.h"
 
 #define GROUP_NAME "needlegate"
@@ -119,6 +120,10 @@ sync_pen(PenObject *po, const NgPenSnapshot *snap)
 	ng_dbus_pen1_set_plan(iface, or_empty(snap->plan_assigned));
 	ng_dbus_pen1_set_last_seen(iface, snap->last_seen_ms);
 	ng_dbus_pen1_set_rssi(iface, (gint16)snap->rssi);
+	ng_dbus_pen1_set_link_rssi(iface,
+				   snap->connected && snap->rssi_dbm_known ? (gint16)snap->rssi_dbm : 0);
+	ng_dbus_pen1_set_link_quality(
+	    iface, snap->connected && snap->rssi_dbm_known ? ng_link_quality_from_dbm(snap->rssi_dbm) : -1);
 	ng_dbus_pen1_set_pen_state(iface, snap->have_status ? np_pen_state_to_string(st->state) : "unknown");
 	ng_dbus_pen1_set_error(iface, snap->have_status ? np_pen_error_to_string(st->error_code) : "none");
 	ng_dbus_pen1_set_cartridge(iface, st->cartridge_id);

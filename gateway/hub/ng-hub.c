@@ -10,6 +10,8 @@
 #include "ng-assign.h"
 #include "ng-bluez.h"
 #include "ng-check.h"
+#include "ng-hci.h"
+#include "ng-link-quality.h"
 #include "ng-pairing.h"
 #include "ng-pen.h"
 #include "ng-publisher.h"
@@ -48,6 +50,10 @@ struct _NgHub {
 	NgMqtt *mqtt; /* NULL: no broker to read from */
 	gint64 started_ms;
 	gint64 started_mono;
+	NgHciRssi *hci;		   /* NULL: link quality off ([bluetooth] link_quality_interval 0) */
+	GHashTable *link_quality;  /* address -> NgLinkQuality, of the pens connected now */
+	guint link_quality_id;	   /* the reading timer */
+	guint link_quality_logged; /* the NgHciError kinds already logged (1 << code) */
 };
 
 /* ---- notifications -------------------------------------------------------------------------------- */
@@ -134,6 +140,10 @@ fill_pen_snapshot(NgHub *hub, NgPen *pen, NgPenSnapshot *snap)
 	snap->connected = ng_pen_is_connected(pen);
 	snap->battery = ng_pen_get_battery(pen);
 	snap->rssi = ng_pen_get_rssi(pen);
+	if (hub->link_quality != NULL) {
+		NgLinkQuality *lq = g_hash_table_lookup(hub->link_quality, snap->address);
+		snap->rssi_dbm_known = lq != NULL && ng_link_quality_get(lq, &snap->rssi_dbm);
+	}
 	snap->have_status = ng_pen_get_status(pen, &snap->status);
 	snap->telemetry_path =
 	    snap->connected ? (ng_pen_uses_acquire_notify(pen) ? "acquire_notify" : "start_notify") : NULL;
@@ -247,6 +257,8 @@ pen_state_changed(NgPen *pen, int old_state, gpointer user_data)
 	gboolean have_status = ng_pen_get_status(pen, &status);
 
 	touch_last_seen(hub, pen);
+	if (hub->link_quality != NULL)
+		g_hash_table_remove(hub->link_quality, ng_pen_get_address(pen)); /* a new link, or none */
 	if (ng_pen_is_connected(pen)) {
 		hub->info_pending = TRUE; /* pens_connected */
 		if (rt != NULL)
@@ -347,6 +359,8 @@ bluez_pen_removed(NgBluez *bluez, NgPen *pen, const char *why, gpointer user_dat
 	if (ng_pen_get_user_data(pen) != NULL)
 		ng_runtime_set_user_data(ng_pen_get_user_data(pen), NULL);
 	ng_pen_set_user_data(pen, NULL);
+	if (hub->link_quality != NULL)
+		g_hash_table_remove(hub->link_quality, ng_pen_get_address(pen));
 	hub->info_pending = TRUE;
 	schedule_devices(hub);
 	notify_pen(hub, ng_pen_get_address(pen), TRUE);
@@ -373,6 +387,107 @@ static void
 pairing_changed_cb(NgPairing *pairing, gpointer user_data)
 {
 	notify_hub_changed(user_data);
+}
+
+static NgPen *find_pen(NgHub *hub, const char *name);
+
+/* ---- link quality: the RSSI of the connected pens' LE connections --------------------------------- */
+
+/* Each kind of failure is logged once (a hub without HCI access would otherwise say it every
+ * interval for every pen); the rest at debug. */
+static void
+link_quality_failed(NgHub *hub, const char *address, const GError *error)
+{
+	guint kind = error->domain == NG_HCI_ERROR ? (guint)error->code : NG_HCI_ERROR_FAILED;
+
+	if ((hub->link_quality_logged & (1u << kind)) == 0) {
+		hub->link_quality_logged |= 1u << kind;
+		g_message("link quality unknown: %s; rssi_dbm and linkquality stay null while this lasts "
+			  "(said once)",
+			  error->message);
+	} else {
+		g_debug("link quality of %s unknown: %s", address, error->message);
+	}
+}
+
+static void
+link_quality_reading(NgHub *hub, NgPen *pen, gboolean known, int dbm)
+{
+	const char *address = ng_pen_get_address(pen);
+	NgLinkQuality *lq = g_hash_table_lookup(hub->link_quality, address);
+	NgLinkQualityNews news;
+
+	if (lq == NULL) {
+		lq = g_new(NgLinkQuality, 1);
+		ng_link_quality_init(lq, hub->env.config->weak_link_dbm, hub->env.config->weak_link_seconds);
+		g_hash_table_insert(hub->link_quality, g_strdup(address), lq);
+	}
+	if (known)
+		g_debug("pen %s: RSSI %d dBm", address, dbm);
+	news = ng_link_quality_reading(lq, known, dbm, g_get_monotonic_time() / 1000);
+	if (news & NG_LINK_QUALITY_NEWS_WEAK) {
+		g_autofree char *detail = g_strdup_printf(
+		    "RSSI %d dBm: below %d dBm for %u s or more; bring the hub and the pen closer, or "
+		    "remove what stands between them",
+		    dbm, hub->env.config->weak_link_dbm, hub->env.config->weak_link_seconds);
+		g_message("pen %s: weak link: %s",
+			  ng_pen_get_serial(pen) != NULL ? ng_pen_get_serial(pen) : address, detail);
+		ng_publisher_weak_link(hub->publisher, ng_pen_get_serial(pen), address, dbm, detail);
+	}
+	if (news & NG_LINK_QUALITY_NEWS_CHANGED)
+		pen_changed(hub, pen);
+}
+
+/* An answer of the adapter (ble/ng-hci.c), from the main loop. */
+static void
+hci_rssi_cb(const char *address, int rssi_dbm, const GError *error, gpointer user_data)
+{
+	NgHub *hub = user_data;
+	NgPen *pen = find_pen(hub, address);
+
+	if (pen == NULL || !ng_pen_is_connected(pen))
+		return; /* gone or disconnected since it was asked */
+	if (error != NULL)
+		link_quality_failed(hub, address, error);
+	link_quality_reading(hub, pen, error == NULL, rssi_dbm);
+}
+
+/* Every link_quality_interval: one Read RSSI per connected pen, answered later. */
+static gboolean
+link_quality_tick(gpointer user_data)
+{
+	NgHub *hub = user_data;
+	g_autoptr(GPtrArray) addresses = ng_hub_dup_pen_addresses(hub);
+	const char *adapter = ng_bluez_get_adapter_name(hub->bluez);
+	const char *adapter_address = ng_bluez_get_adapter_address(hub->bluez);
+
+	for (guint i = 0; i < addresses->len; i++) {
+		const char *address = g_ptr_array_index(addresses, i);
+		NgPen *pen = find_pen(hub, address);
+		g_autoptr(GError) error = NULL;
+
+		if (pen == NULL || !ng_pen_is_connected(pen))
+			continue;
+		if (ng_hci_rssi_request(hub->hci, adapter, adapter_address, address, &error))
+			continue;
+		link_quality_failed(hub, address, error);
+		link_quality_reading(hub, pen, FALSE, 0);
+	}
+	return G_SOURCE_CONTINUE;
+}
+
+static void
+start_link_quality(NgHub *hub)
+{
+	guint interval = hub->env.config->link_quality_interval_s;
+
+	if (interval == 0) {
+		g_info("link quality: off ([bluetooth] link_quality_interval=0)");
+		return;
+	}
+	hub->link_quality = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+	hub->hci = ng_hci_rssi_new(hci_rssi_cb, hub);
+	hub->link_quality_id = g_timeout_add_seconds(interval, link_quality_tick, hub);
 }
 
 /* ---- life --------------------------------------------------------------------------------------- */
@@ -434,6 +549,7 @@ ng_hub_new(const NgHubEnv *env, GError **error)
 	if (hub->pairing == NULL)
 		return NULL;
 	ng_pairing_set_changed_func(hub->pairing, pairing_changed_cb, hub);
+	start_link_quality(hub);
 	return g_steal_pointer(&hub);
 }
 
@@ -443,6 +559,8 @@ ng_hub_free(NgHub *hub)
 	if (hub == NULL)
 		return;
 	g_clear_handle_id(&hub->devices_id, g_source_remove);
+	g_clear_handle_id(&hub->link_quality_id, g_source_remove);
+	g_clear_pointer(&hub->hci, ng_hci_rssi_free);
 	if (hub->store_hook_id != 0)
 		ng_store_remove_hooks(hub->env.store, hub->store_hook_id);
 	/* Pairing first: an attempt still running is answered while BlueZ is followed. */
@@ -455,6 +573,7 @@ ng_hub_free(NgHub *hub)
 	g_clear_pointer(&hub->publisher, ng_publisher_free);
 	g_clear_pointer(&hub->topics, ng_topics_free);
 	g_clear_pointer(&hub->last_seen, g_hash_table_destroy);
+	g_clear_pointer(&hub->link_quality, g_hash_table_destroy);
 	g_array_unref(hub->listeners);
 	g_free(hub);
 }

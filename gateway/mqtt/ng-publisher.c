@@ -6,6 +6,7 @@
 #include "ng-publisher.h"
 
 #include "ng-json.h"
+#include "ng-link-quality.h"
 #include "ng-payload.h"
 
 struct _NgPublisher {
@@ -223,6 +224,13 @@ append_pen_state(GString *out, const NgPenSnapshot *pen)
 		ng_json_member_int(out, "rssi", pen->rssi);
 	else
 		ng_json_member_null(out, "rssi");
+	if (pen->connected && pen->rssi_dbm_known) {
+		ng_json_member_int(out, "rssi_dbm", pen->rssi_dbm);
+		ng_json_member_uint(out, "linkquality", ng_link_quality_from_dbm(pen->rssi_dbm));
+	} else {
+		ng_json_member_null(out, "rssi_dbm");
+		ng_json_member_null(out, "linkquality");
+	}
 	ng_json_member_string(out, "pen_state", pen->have_status ? np_pen_state_to_string(st->state) : NULL);
 	if (st->cartridge_id != 0) {
 		ng_json_key(out, "cartridge");
@@ -323,6 +331,23 @@ ng_publisher_bridge_event(NgPublisher *pub, const char *event, const char *seria
 	ng_json_member_time(out, "t", g_get_real_time() / 1000);
 	if (detail != NULL)
 		ng_json_member_string(out, "detail", detail);
+	g_string_append_c(out, '}');
+	push(pub, NG_OUTBOX_KIND_EVENT, pub->topics->event, 1, FALSE);
+}
+
+void
+ng_publisher_weak_link(NgPublisher *pub, const char *serial, const char *address, int rssi_dbm,
+		       const char *detail)
+{
+	GString *out = pub->buf;
+
+	g_string_assign(out, "{");
+	ng_json_member_string(out, "event", "weak_link");
+	ng_json_member_string(out, "pen", serial);
+	ng_json_member_string(out, "address", address);
+	ng_json_member_time(out, "t", g_get_real_time() / 1000);
+	ng_json_member_int(out, "rssi_dbm", rssi_dbm);
+	ng_json_member_string(out, "detail", detail);
 	g_string_append_c(out, '}');
 	push(pub, NG_OUTBOX_KIND_EVENT, pub->topics->event, 1, FALSE);
 }

@@ -57,6 +57,10 @@ void ng_publisher_devices(NgPublisher *pub, const NgPenSnapshot *pens, guint n_p
 /* bridge/event: "paired", "connected", "disconnected", "removed", "refused"; @detail may be NULL. */
 void ng_publisher_bridge_event(NgPublisher *pub, const char *event, const char *serial, const char *address,
 			       const char *detail);
+/* bridge/event "weak_link": the pen's RSSI stayed below [bluetooth] weak_link_dbm for weak_link_seconds;
+ * @rssi_dbm the last reading, @detail a sentence for a person. */
+void ng_publisher_weak_link(NgPublisher *pub, const char *serial, const char *address, int rssi_dbm,
+			    const char *detail);
 /* pens/<id>/state (retained); unchanged state is not sent again. @last_state keeps what was sent. */
 void ng_publisher_pen_state(NgPublisher *pub, const NgPenTopics *topics, const NgPenSnapshot *pen,
 			    char **last_state);

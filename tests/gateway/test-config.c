@@ -25,6 +25,9 @@ test_defaults(void)
 	g_assert_cmpint(config->telemetry_qos, ==, 1);
 	g_assert_cmpuint(config->keepalive_s, ==, 30);
 	g_assert_cmpuint(config->max_connections, ==, 10);
+	g_assert_cmpuint(config->link_quality_interval_s, ==, 10);
+	g_assert_cmpint(config->weak_link_dbm, ==, -85);
+	g_assert_cmpuint(config->weak_link_seconds, ==, 60);
 	g_assert_null(config->adapter);
 	g_assert_cmpint(config->telemetry_notify, ==, NG_TELEMETRY_NOTIFY_AUTO);
 	g_assert_true(g_str_has_prefix(config->client_id, "needlegated-"));
@@ -48,7 +51,8 @@ test_all_keys(void)
 			       "username=gw\npassword_file=%s\nca_file=%s\nversion=3.1.1\ntelemetry_qos=0\n"
 			       "keepalive=60\noutbox_max_messages=5000\ntelemetry_batch=record\n"
 			       "[bluetooth]\nadapter=hci1\nmax_connections=3\nconnect_timeout=7\n"
-			       "reconnect_min_delay=2\nreconnect_max_delay=9\ntelemetry_notify=start\n",
+			       "reconnect_min_delay=2\nreconnect_max_delay=9\ntelemetry_notify=start\n"
+			       "link_quality_interval=0\nweak_link_dbm=-90\nweak_link_seconds=30\n",
 			       pw, pw);
 	g_assert_true(ng_config_load_data(config, data, &error));
 	g_assert_no_error(error);
@@ -72,6 +76,9 @@ test_all_keys(void)
 	g_assert_cmpuint(config->reconnect_min_s, ==, 2);
 	g_assert_cmpuint(config->reconnect_max_s, ==, 9);
 	g_assert_cmpint(config->telemetry_notify, ==, NG_TELEMETRY_NOTIFY_START);
+	g_assert_cmpuint(config->link_quality_interval_s, ==, 0);
+	g_assert_cmpint(config->weak_link_dbm, ==, -90);
+	g_assert_cmpuint(config->weak_link_seconds, ==, 30);
 	prefix = ng_config_dup_topic_prefix(config);
 	g_assert_cmpstr(prefix, ==, "clinic/a/room-1");
 	g_unlink(pw);
@@ -113,6 +120,12 @@ test_bad_values(void)
 	    {"[bluetooth]\nmax_connections=0\n",
 	     "[bluetooth] max_connections: '0' is not a whole number from 1 to 32"},
 	    {"[bluetooth]\ntelemetry_notify=fast\n", "[bluetooth] telemetry_notify: 'fast' is not a mode"},
+	    {"[bluetooth]\nweak_link_dbm=85\n",
+	     "[bluetooth] weak_link_dbm: '85' is not a signal strength in dBm from -127 to 20"},
+	    {"[bluetooth]\nweak_link_dbm=-85dBm\n", "[bluetooth] weak_link_dbm: '-85dBm' is not a signal"},
+	    {"[bluetooth]\nlink_quality_interval=-1\n", "[bluetooth] link_quality_interval:"},
+	    {"[bluetooth]\nlink_quality_interval=3601\n",
+	     "[bluetooth] link_quality_interval: '3601' is not a whole number from 0 to 3600"},
 	    {"[mqtt]\ntelemetry_batch=16\n",
 	     "[mqtt] telemetry_batch: '16' is not a batching: use notification (the records of one BLE "
 	     "notification in one message, the default) or record (one message per record)"},
@@ -203,6 +216,9 @@ test_example_is_defaults(void)
 	g_assert_cmpuint(config->keepalive_s, ==, defaults->keepalive_s);
 	g_assert_cmpuint(config->outbox_max_messages, ==, defaults->outbox_max_messages);
 	g_assert_cmpint(config->telemetry_batch, ==, NG_TELEMETRY_BATCH_NOTIFICATION);
+	g_assert_cmpuint(config->link_quality_interval_s, ==, defaults->link_quality_interval_s);
+	g_assert_cmpint(config->weak_link_dbm, ==, defaults->weak_link_dbm);
+	g_assert_cmpuint(config->weak_link_seconds, ==, defaults->weak_link_seconds);
 	g_assert_cmpuint(config->info_interval_s, ==, defaults->info_interval_s);
 	g_assert_cmpuint(config->max_connections, ==, defaults->max_connections);
 	g_assert_cmpuint(config->connect_timeout_s, ==, defaults->connect_timeout_s);

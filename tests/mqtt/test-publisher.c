@@ -349,6 +349,8 @@ busy_pen(const NgAlert *alerts, guint n_alerts)
 	p.connected = TRUE;
 	p.battery = 87;
 	p.rssi = -61;
+	p.rssi_dbm_known = TRUE;
+	p.rssi_dbm = -61;
 	p.have_status = TRUE;
 	p.status.state = NP_PEN_STATE_SESSION_ACTIVE;
 	p.status.error_code = 0;
@@ -375,6 +377,7 @@ busy_pen(const NgAlert *alerts, guint n_alerts)
 	"\"pen\":\"NP5EED0001\",\"address\":\"AA:BB:CC:DD:EE:01\",\"name\":\"NeedlePen "                     \
 	"5\",\"model\":\"NP-5\","                                                                            \
 	"\"firmware\":\"1.2.3\",\"connected\":true,\"link\":\"ready\",\"battery\":87,\"rssi\":-61,"          \
+	"\"rssi_dbm\":-61,\"linkquality\":166,"                                                              \
 	"\"pen_state\":\"session_active\",\"cartridge\":{\"id\":3389001729,\"needles\":12},\"session\":7,"   \
 	"\"area\":\"forehead\",\"error\":null,\"plan\":\"face-1\",\"plan_assigned\":null,"                   \
 	"\"limits\":{\"max_depth_mm\":0.50,\"min_speed_hz\":80.0,\"max_speed_hz\":150.0},"                   \
@@ -395,6 +398,8 @@ idle_pen(void)
 	p.connected = FALSE;
 	p.battery = -1;
 	p.rssi = -70; /* stale: not published while disconnected */
+	p.rssi_dbm_known = TRUE;
+	p.rssi_dbm = -70; /* the same */
 	p.have_status = FALSE;
 	p.area = NP_AREA_UNSPECIFIED;
 	p.session_active = FALSE;
@@ -410,6 +415,7 @@ idle_pen(void)
 #define IDLE_PEN_FIELDS                                                                                      \
 	"\"pen\":\"NP5EED0002\",\"address\":\"AA:BB:CC:DD:EE:02\",\"name\":null,\"model\":\"NP-5\","         \
 	"\"firmware\":\"1.2.0\",\"connected\":false,\"link\":\"idle\",\"battery\":null,\"rssi\":null,"       \
+	"\"rssi_dbm\":null,\"linkquality\":null,"                                                            \
 	"\"pen_state\":null,\"cartridge\":null,\"session\":null,\"area\":\"unspecified\",\"error\":null,"    \
 	"\"plan\":\"face-2\",\"plan_assigned\":\"face-2\",\"limits\":null,\"limits_mismatches\":0,"          \
 	"\"clock_set\":false,\"telemetry_path\":null"
@@ -530,6 +536,12 @@ test_bridge_event(Fixture *fx, gconstpointer user_data)
 	assert_msg_now(fx, 2, PREFIX "/bridge/event", 1, FALSE,
 		       "{\"event\":\"refused\",\"pen\":null,\"address\":\"AA:BB:CC:DD:EE:09\",\"t\":" NOW
 		       ",\"detail\":\"protocol version 2\"}");
+	/* a weak link carries its reading as a number */
+	ng_publisher_weak_link(fx->pub, SERIAL, "AA:BB:CC:DD:EE:01", -91, "below -85 dBm for 60 s");
+	assert_n_msgs(fx, 4);
+	assert_msg_now(fx, 3, PREFIX "/bridge/event", 1, FALSE,
+		       "{\"event\":\"weak_link\",\"pen\":\"NP5EED0001\",\"address\":\"AA:BB:CC:DD:EE:01\","
+		       "\"t\":" NOW ",\"rssi_dbm\":-91,\"detail\":\"below -85 dBm for 60 s\"}");
 }
 
 static void
@@ -594,7 +606,8 @@ test_pen_state(Fixture *fx, gconstpointer user_data)
 	assert_msg_now(fx, 2, PEN "/state", 1, TRUE,
 		       "{\"pen\":\"NP5EED0001\",\"address\":\"AA:BB:CC:DD:EE:01\",\"name\":\"NeedlePen 5\","
 		       "\"model\":\"NP-5\",\"firmware\":\"1.2.3\",\"connected\":true,\"link\":\"ready\","
-		       "\"battery\":86,\"rssi\":-61,\"pen_state\":\"session_active\","
+		       "\"battery\":86,\"rssi\":-61,\"rssi_dbm\":-61,\"linkquality\":166,"
+		       "\"pen_state\":\"session_active\","
 		       "\"cartridge\":{\"id\":3389001729,\"needles\":12},\"session\":7,\"area\":\"forehead\","
 		       "\"error\":null,\"plan\":\"face-1\",\"plan_assigned\":null,"
 		       "\"limits\":{\"max_depth_mm\":0.50,\"min_speed_hz\":80.0,\"max_speed_hz\":150.0},"
@@ -631,6 +644,7 @@ test_pen_state_other(Fixture *fx, gconstpointer user_data)
 	pen.link = "ready";
 	pen.battery = 0;
 	pen.rssi = 0;
+	pen.rssi_dbm_known = FALSE;
 	pen.have_status = TRUE;
 	pen.status.state = NP_PEN_STATE_ERROR;
 	pen.status.error_code = NP_PEN_ERROR_CARTRIDGE_NOT_SEATED;
@@ -648,6 +662,7 @@ test_pen_state_other(Fixture *fx, gconstpointer user_data)
 	    fx, 1, PREFIX "/pens/NP5EED0002/state", 1, TRUE,
 	    "{\"pen\":\"NP5EED0002\",\"address\":\"AA:BB:CC:DD:EE:02\",\"name\":null,\"model\":\"NP-5\","
 	    "\"firmware\":\"1.2.0\",\"connected\":true,\"link\":\"ready\",\"battery\":0,\"rssi\":null,"
+	    "\"rssi_dbm\":null,\"linkquality\":null,"
 	    "\"pen_state\":\"error\",\"cartridge\":null,\"session\":null,\"area\":\"unknown\","
 	    "\"error\":{\"code\":4,\"name\":\"cartridge_not_seated\"},\"plan\":null,"
 	    "\"plan_assigned\":null,\"limits\":{\"max_depth_mm\":null,\"min_speed_hz\":null,"
@@ -1295,7 +1310,8 @@ test_escaping(Fixture *fx, gconstpointer user_data)
 		       "{\"pen\":" BAD_SERIAL_JSON ",\"address\":\"AA:BB:CC:DD:EE:01\","
 		       "\"name\":\"Pen \\\"5\\\"\x7f\\u001b[31m\",\"model\":\"NP\xef\xbf\xbd\xef\xbf\xbd\","
 		       "\"firmware\":\"1.2.3\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\",\"connected\":true,"
-		       "\"link\":\"ready\",\"battery\":87,\"rssi\":-61,\"pen_state\":\"session_active\","
+		       "\"link\":\"ready\",\"battery\":87,\"rssi\":-61,\"rssi_dbm\":-61,\"linkquality\":166,"
+		       "\"pen_state\":\"session_active\","
 		       "\"cartridge\":{\"id\":3389001729,\"needles\":12},\"session\":7,\"area\":\"forehead\","
 		       "\"error\":null,\"plan\":\"face\\\\1\\u0008\",\"plan_assigned\":\"\xe2\x82\xac\","
 		       "\"limits\":{\"max_depth_mm\":0.50,\"min_speed_hz\":80.0,\"max_speed_hz\":150.0},"
