@@ -397,6 +397,41 @@ def test_store_damaged_running():
                       "the damaged database replaced at the next start")
 
 
+def test_link_quality_no_hci():
+    """Link quality without HCI (the simulator's adapter is no HCI device; CI's kernel has no
+    Bluetooth at all): connected pens carry rssi_dbm and linkquality null in their state, in
+    bridge/devices, on D-Bus and in needlectl status; the daemon reads every second for each pen,
+    says why it cannot once, and serves the pens as usual."""
+    with e2e(pens=2, unpaired=0, config={"bluetooth": {"link_quality_interval": "1"}}) as h:
+        bonded, _ = h.bonded_and_unbonded()
+        wait_connected(h.sub, bonded)
+        # at least 3 rounds of reads for both pens
+        nh.wait_until(lambda: h.log_text("needlegated").count("link quality of ") >= 5, 15,
+                      "the daemon to try the link quality of both pens again and again", interval=0.2)
+        session_id = run_session(h, bonded[0], 1)
+        check_session_complete(h.sub, bonded[0], session_id)
+        log = h.log_text("needlegated")
+        said = [line for line in log.splitlines() if "link quality unknown:" in line]
+        assert len(said) == 1, "the reason said once, not per pen and interval: %s" % said
+        assert "rssi_dbm and linkquality stay null" in said[0], said
+        nh.log("the daemon said, once: " + said[0])
+        for serial in bonded:
+            state = h.sub.last("pens/%s/state" % serial)
+            assert state["connected"] is True, state
+            assert "rssi_dbm" in state and state["rssi_dbm"] is None, state
+            assert "linkquality" in state and state["linkquality"] is None, state
+            path, props = h.pen_object(serial)
+            assert props["LinkQuality"] == -1 and props["LinkRSSI"] == 0, props
+        entry = next(p for p in h.sub.last("bridge/devices")["pens"] if p["pen"] == bonded[0])
+        assert entry["rssi_dbm"] is None and entry["linkquality"] is None, entry
+        assert not [e for e in h.sub.on("bridge/event") if e["event"] == "weak_link"]
+        status = h.ctl("status", bonded[0])
+        assert status.returncode == 0 and "Signal:     unknown" in status.stdout, status.stdout
+        js = h.ctl("status", "--json", bonded[0])
+        assert js.returncode == 0 and '"rssi_dbm":null' in js.stdout.replace(" ", ""), js.stdout
+        assert h.stop_daemon() == 0
+
+
 def test_broker_back_quickly():
     """After an 8 s outage the daemon is back on the broker within 3 s of its return (a cheap TCP
     probe every second), not after the rest of its backoff (the next attempt would come 4-10 s later)."""
@@ -674,6 +709,7 @@ TESTS = {
     "broker-back-quickly": test_broker_back_quickly,
     "store-damaged": test_store_damaged,
     "store-damaged-running": test_store_damaged_running,
+    "link-quality-no-hci": test_link_quality_no_hci,
     "disk-full": test_disk_full,
     "cli": test_cli,
     "systemd-notify": test_systemd_notify,
