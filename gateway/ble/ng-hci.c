@@ -13,6 +13,7 @@ G_DEFINE_QUARK(ng - hci - error - quark, ng_hci_error)
 /* HCI as the raw socket shows it: a packet type byte, then the event. */
 #define PKT_EVENT	     0x04
 #define EV_CMD_COMPLETE	     0x0e
+#define EV_CMD_STATUS	     0x0f
 #define OPCODE_READ_RSSI     0x1405 /* OGF 0x05 (status parameters) << 10 | OCF 0x0005 */
 #define RSSI_NOT_AVAILABLE   127
 #define READ_RSSI_EVENT_SIZE 10 /* type, event, length, ncmd, opcode (2), status, handle (2), rssi */
@@ -32,6 +33,21 @@ ng_hci_parse_read_rssi(const guint8 *buf, gsize len, guint8 *status, guint16 *ha
 	*status = buf[6];
 	*handle = (guint16)((buf[7] | buf[8] << 8) & 0x0fff);
 	*rssi_dbm = (gint8)buf[9];
+	return TRUE;
+}
+
+gboolean
+ng_hci_parse_read_rssi_refused(const guint8 *buf, gsize len, guint8 *status)
+{
+	g_return_val_if_fail(buf != NULL || len == 0, FALSE);
+
+	/* type, event, length 4, status, ncmd, opcode */
+	if (len < 7 || buf[0] != PKT_EVENT || buf[1] != EV_CMD_STATUS || buf[2] < 4 ||
+	    (gsize)buf[2] + 3 > len)
+		return FALSE;
+	if ((guint16)(buf[5] | buf[6] << 8) != OPCODE_READ_RSSI || buf[3] == 0)
+		return FALSE;
+	*status = buf[3];
 	return TRUE;
 }
 
@@ -233,8 +249,16 @@ handle_packet(NgHciRssi *hci, const guint8 *buf, gsize len)
 	int rssi = 0;
 	g_autoptr(GError) error = NULL;
 
+	if (ng_hci_parse_read_rssi_refused(buf, len, &status) && hci->pending->len > 0) {
+		Pending *p = g_ptr_array_index(hci->pending, 0);
+		error = g_error_new(NG_HCI_ERROR, NG_HCI_ERROR_FAILED,
+				    "hci%d: the controller refused Read RSSI (status 0x%02x%s)", hci->dev_id,
+				    status, status == 0x01 ? ": it does not know the command" : "");
+		answer(hci, p, 0, error);
+		return;
+	}
 	if (!ng_hci_parse_read_rssi(buf, len, &status, &handle, &rssi))
-		return; /* another event the filter let through (Command Status), or not ours */
+		return; /* another event the filter let through, or not ours */
 	for (guint i = 0; i < hci->pending->len; i++) {
 		Pending *p = g_ptr_array_index(hci->pending, i);
 		if (p->handle != handle)

@@ -74,5 +74,9 @@ gboolean ng_hci_read_rssi(const char *adapter, const char *address, int timeout_
  * 127: the controller has none). Pure: every length is checked.
  */
 gboolean ng_hci_parse_read_rssi(const guint8 *buf, gsize len, guint8 *status, guint16 *handle, int *rssi_dbm);
+/* TRUE if it is a Command Status event of Read RSSI with an error @status: the controller refused
+ * the command (0x01: it does not know it, as BlueZ's LE-only emulated controller) and no Command
+ * Complete follows. It names no handle: the oldest request waiting is the one refused. */
+gboolean ng_hci_parse_read_rssi_refused(const guint8 *buf, gsize len, guint8 *status);
 
 G_END_DECLS

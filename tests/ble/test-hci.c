@@ -58,6 +58,25 @@ test_parse_other(void)
 	g_assert_false(ng_hci_parse_read_rssi(NULL, 0, &status, &handle, &rssi));
 }
 
+/* The controller refuses the command: a Command Status with an error, and no handle. */
+static void
+test_parse_refused(void)
+{
+	static const guint8 unknown[] = {0x04, 0x0f, 0x04, 0x01, 0x01, 0x05, 0x14};
+	static const guint8 pending_ok[] = {0x04, 0x0f, 0x04, 0x00, 0x01, 0x05, 0x14};
+	static const guint8 other[] = {0x04, 0x0f, 0x04, 0x01, 0x01, 0x03, 0x14};
+	static const guint8 complete[] = {0x04, 0x0e, 0x07, 0x01, 0x05, 0x14, 0x00, 0x40, 0x00, 0xc3};
+	guint8 status = 0;
+
+	g_assert_true(ng_hci_parse_read_rssi_refused(unknown, sizeof(unknown), &status));
+	g_assert_cmpuint(status, ==, 0x01);
+	g_assert_false(ng_hci_parse_read_rssi_refused(pending_ok, sizeof(pending_ok), &status));
+	g_assert_false(ng_hci_parse_read_rssi_refused(other, sizeof(other), &status));
+	g_assert_false(ng_hci_parse_read_rssi_refused(complete, sizeof(complete), &status));
+	for (gsize len = 0; len < sizeof(unknown); len++)
+		g_assert_false(ng_hci_parse_read_rssi_refused(unknown, len, &status));
+}
+
 /* Without HCI here (no Bluetooth in the kernel, or no such adapter): an error of a kind, never a
  * crash; the request sends nothing and no answer comes. With a real adapter the pen is not
  * connected to it: the same, NoConnection. */
@@ -87,6 +106,7 @@ main(int argc, char **argv)
 	g_test_init(&argc, &argv, NULL);
 	g_test_add_func("/hci/parse-read-rssi", test_parse);
 	g_test_add_func("/hci/parse-other-packets", test_parse_other);
+	g_test_add_func("/hci/parse-refused", test_parse_refused);
 	g_test_add_func("/hci/no-hci", test_no_hci);
 	return g_test_run();
 }
