@@ -26,8 +26,10 @@ case "${1:-}" in
 	packages+=(
 		clang libclang-rt-14-dev clang-format libbluetooth-dev
 		bluez mosquitto-clients python3-dbus iproute2
-		python3-docutils man-db groff-base python3-jsonschema
+		python3-docutils man-db groff-base python3-jsonschema python3-yaml nodejs
 	)
+	# The AsyncAPI check's npm: part of some builds of nodejs (NodeSource's), its own package in Debian's.
+	command -v npm >/dev/null || packages+=(npm)
 	;;
 *)
 	echo "usage: $0 [--demo]" >&2

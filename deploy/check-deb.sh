@@ -26,6 +26,8 @@ expected=(
 	/usr/share/doc/needlegate/README.md
 	/usr/share/doc/needlegate/daemon.md
 	/usr/share/doc/needlegate/mqtt-api.md
+	/usr/share/doc/needlegate/mqtt-api.yaml
+	/usr/share/doc/needlegate/schemas/pen-state.schema.json
 	/usr/share/needlegate/mosquitto/hub.conf
 	/usr/share/needlegate/mosquitto/hub.acl
 	/usr/share/needlegate/mosquitto/central-bridge.conf

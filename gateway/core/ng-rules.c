@@ -914,14 +914,15 @@ ng_rules_error_cleared(NgRules *self, guint16 code, guint32 seq, gint64 t_ms)
 	clear_conditions(self, NG_RULE_DEVICE_ERROR, code, seq, t_ms);
 }
 
-void
+/* Returns the alert's id, 0 when no session runs. */
+guint
 ng_rules_telemetry_gap(NgRules *self, guint32 first, guint32 last, gint64 t_ms)
 {
 	NgAlert a;
 	guint64 lost = (guint64)last - first + 1;
 
 	if (!self->in_session || last < first)
-		return;
+		return 0;
 	alert_init(self, &a, NG_RULE_TELEMETRY_GAP, NG_ALERT_EVENT, first, t_ms);
 	a.id = ++self->next_id;
 	value_fixed(&a.measured, lost, 0);
@@ -932,6 +933,7 @@ ng_rules_telemetry_gap(NgRules *self, guint32 first, guint32 last, gint64 t_ms)
 		   ") could not be recovered from the pen.",
 		   lost, lost == 1 ? "" : "s", first, last);
 	emit(self, &a);
+	return a.id;
 }
 
 void

@@ -75,7 +75,7 @@ void ng_rules_cartridge_removed(NgRules *rules, guint32 seq, gint64 t_ms);
 void ng_rules_error_raised(NgRules *rules, guint16 code, guint32 seq, gint64 t_ms);
 void ng_rules_error_cleared(NgRules *rules, guint16 code, guint32 seq, gint64 t_ms);
 /* Records first..last (sequence numbers, inclusive) are lost for good. */
-void ng_rules_telemetry_gap(NgRules *rules, guint32 first, guint32 last, gint64 t_ms);
+guint ng_rules_telemetry_gap(NgRules *rules, guint32 first, guint32 last, gint64 t_ms);
 /* The session ended with reason device_error: raises device_error unless one was raised in it. */
 void ng_rules_session_failed(NgRules *rules, guint32 seq, gint64 t_ms);
 /* The session ended: checks its length, then clears every open alert. The

@@ -381,13 +381,13 @@ ng_check_replay_done(NgCheck *check)
 	ng_rules_replay_done(check->rules);
 }
 
-gboolean
+/* The telemetry_gap alert's id, 0 outside a session (the caller reports the gap itself). */
+guint
 ng_check_gap(NgCheck *check, guint32 first, guint32 last, gint64 t_ms)
 {
 	if (!check->in_session)
-		return FALSE;
-	ng_rules_telemetry_gap(check->rules, first, last, t_ms);
-	return TRUE;
+		return 0;
+	return ng_rules_telemetry_gap(check->rules, first, last, t_ms);
 }
 
 const char *

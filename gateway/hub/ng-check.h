@@ -76,11 +76,11 @@ void ng_check_event(NgCheck *check, const NpSessionEvent *ev, gint64 t_ms, gint6
 /* The session ended with no end event: while the link was down (reason "unknown"), or the pen was removed. */
 void ng_check_session_lost(NgCheck *check, gint64 t_ms, gint64 session_start_ms, const char *reason);
 
-/* Records first..last are lost for good: the telemetry_gap alert, if a session is being checked
- * (TRUE); FALSE: no session, the caller reports the gap itself. */
 /* A Report Stored Records request is answered: the replayed records' alerts are closed. */
 void ng_check_replay_done(NgCheck *check);
-gboolean ng_check_gap(NgCheck *check, guint32 first, guint32 last, gint64 t_ms);
+/* Records first..last are lost for good: the telemetry_gap alert if a session is being checked,
+ * returning its id; 0: no session, the caller reports the gap itself. */
+guint ng_check_gap(NgCheck *check, guint32 first, guint32 last, gint64 t_ms);
 
 /* The fields the last "ended" message adds (ng_summary_json_append_ended_fields ()), and its plan id;
  * NULL before any session ended. Valid until the next session ends. */

@@ -34,6 +34,8 @@ struct _NgRuntime {
 	GCancellable *cancellable; /* this link's requests */
 	GArray *open_alerts;	   /* NgAlert: raised, not cleared */
 	guint64 recovered;	   /* the session tracker's count of records that came after being lost */
+	guint gap_id;		   /* the last telemetry_gap alert: its id (0 outside a session), */
+	gint64 gap_ms;		   /* and when it was published */
 	gpointer user_data;
 };
 
@@ -204,8 +206,10 @@ report_lost(NgRuntime *rt, GArray *lost)
 			  ") are lost: the pen no longer has them",
 			  rt->serial, r->first, r->last, n);
 		counters(rt)->lost += n;
+		rt->gap_ms = now_ms();
 		/* In a session the rule engine reports it (and counts it in the summary). */
-		if (rt->check != NULL && ng_check_gap(rt->check, r->first, r->last, now_ms()))
+		rt->gap_id = rt->check != NULL ? ng_check_gap(rt->check, r->first, r->last, rt->gap_ms) : 0;
+		if (rt->gap_id != 0)
 			continue;
 		g_snprintf(alert.message, sizeof alert.message,
 			   "%" G_GUINT64_FORMAT
@@ -268,7 +272,10 @@ report_recovered(NgRuntime *rt, guint32 seq)
 	counters(rt)->lost -= MIN(n, counters(rt)->lost);
 	g_message("pen %s: %" G_GUINT64_FORMAT " records reported lost came from the pen after all",
 		  rt->serial, n);
+	/* It clears the last gap reported: same id, lasted since then. */
 	alert = gap_alert(rt, NG_ALERT_CLEARED, n, seq);
+	alert.id = rt->gap_id;
+	alert.duration_ms = MAX(alert.t_ms - rt->gap_ms, 0);
 	g_snprintf(alert.message, sizeof alert.message,
 		   "%" G_GUINT64_FORMAT " telemetry record%s reported lost came from the pen after all.", n,
 		   n == 1 ? "" : "s");

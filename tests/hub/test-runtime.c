@@ -967,7 +967,7 @@ test_replay_retry(Fixture *fx, gconstpointer user_data)
 static void
 test_replay_silent_pen(Fixture *fx, gconstpointer user_data)
 {
-	guint mark, cleared;
+	guint mark, cleared, gap;
 
 	(void)user_data;
 	connect_pen(fx, &features_small_store, NULL);
@@ -986,6 +986,8 @@ test_replay_silent_pen(Fixture *fx, gconstpointer user_data)
 			5);
 	g_assert_cmpint(int_member(msg_at(fx, find_msg(fx, 0, "alert:telemetry_gap:event")), "last_seq"), ==,
 			5);
+	gap = find_msg(fx, 0, "alert:telemetry_gap:event");
+	g_assert_cmpint(int_member(msg_at(fx, gap), "id"), >=, 1);
 	g_assert_cmpuint(ng_publisher_get_counters(fx->pub)->lost, ==, 1);
 	g_assert_cmpint(wait_for_requests(fx, 3, 2 * REPLAY_RETRY_MS + 1000), >=,
 			2 * REPLAY_RETRY_MS - TIMER_SLACK_MS);
@@ -996,6 +998,10 @@ test_replay_silent_pen(Fixture *fx, gconstpointer user_data)
 	assert_trace(fx, mark, "telemetry:5r telemetry:6r telemetry:7r alert:telemetry_gap:cleared");
 	cleared = find_msg(fx, mark, "alert:telemetry_gap:cleared");
 	g_assert_cmpint(int_member(msg_at(fx, cleared), "measured"), ==, 1);
+	/* it takes back that gap: the same id, and how long the record was reported lost */
+	g_assert_cmpint(int_member(msg_at(fx, cleared), "id"), ==, int_member(msg_at(fx, gap), "id"));
+	g_assert_cmpint(int_member(msg_at(fx, cleared), "duration_ms"), >=,
+			2 * REPLAY_RETRY_MS - TIMER_SLACK_MS);
 	assert_each_once(fx, 2, 15);
 	g_assert_cmpuint(ng_publisher_get_counters(fx->pub)->lost, ==, 0);
 }

@@ -450,7 +450,7 @@ parse(Request *r, const char *payload, gsize len, GError **error)
 		if (type == G_TYPE_STRING &&
 		    strlen(json_node_get_string(transaction)) > NG_REQUESTS_MAX_TRANSACTION) {
 			g_set_error(error, NG_ERROR, NG_ERROR_INVALID_ARGS,
-				    "transaction: longer than %u characters", NG_REQUESTS_MAX_TRANSACTION);
+				    "transaction: longer than %u bytes", NG_REQUESTS_MAX_TRANSACTION);
 			return NULL;
 		}
 		if (type != G_TYPE_STRING && type != G_TYPE_INT64 && type != G_TYPE_DOUBLE) {
