@@ -16,13 +16,16 @@ export function makeChart(el, kind, get) {
     legend: { show: false },
     cursor: { show: false },
     scales: { x: { time: true }, y: { range: (u, min, max) => [0, Math.max(max * 1.15, depth ? 1 : 160)] } },
-    axes: [{}, { label: depth ? 'depth mm' : 'speed Hz', size: 55 }],
+    axes: [{ values: (u, splits) => splits.map(clockOf) }, { label: depth ? 'depth mm' : 'speed Hz', size: 55 }],
     series: [
       {},
       { stroke: colour, width: 1.5 },
       depth ? { stroke: '#ad1457', paths: () => null, points: { show: true, size: 6, fill: '#ad1457' } } : { show: false },
     ],
-    hooks: { drawClear: [(u) => drawBands(u, get().bands, kind)], draw: [(u) => drawAlerts(u, get().alerts)] },
+    hooks: {
+      drawClear: [(u) => drawBands(u, get().bands, kind)],
+      draw: [(u) => drawAlerts(u, get().alerts), (u) => drawAreaNames(u, get().bands)],
+    },
   };
   const plot = new uPlot(opts, data(get().series, depth), el);
   const resize = new ResizeObserver(() => plot.setSize({ width: Math.max(el.clientWidth, 200), height: 160 }));
@@ -37,6 +40,8 @@ export function makeChart(el, kind, get) {
     },
   };
 }
+
+const clockOf = (s) => new Date(s * 1000).toLocaleTimeString([], { hour12: false });
 
 function data(s, depth) {
   return [s.x, depth ? s.depth : s.speed, depth ? s.replayed : s.x.map(() => null)];
@@ -71,10 +76,22 @@ function drawBands(u, bands, kind) {
       ctx.stroke();
     }
     ctx.setLineDash([]);
-    ctx.fillStyle = '#555';
-    ctx.font = `${12 * devicePixelRatio}px system-ui, sans-serif`;
-    ctx.fillText(b.area, x0 + 4, top + 14 * devicePixelRatio);
   });
+  ctx.restore();
+}
+
+// Over the lines: the name of each area visit, at its start.
+function drawAreaNames(u, bands) {
+  const ctx = u.ctx;
+  const { left, top, width } = u.bbox;
+  ctx.save();
+  ctx.fillStyle = '#37474f';
+  ctx.font = `${12 * devicePixelRatio}px system-ui, sans-serif`;
+  ctx.textBaseline = 'top';
+  for (const b of bands) {
+    const x = Math.max(u.valToPos(b.from, 'x', true), left) + 4;
+    if (x < left + width - 20) ctx.fillText(b.area, x, top + 2);
+  }
   ctx.restore();
 }
 

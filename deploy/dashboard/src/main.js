@@ -38,7 +38,8 @@ function connect(settings) {
       url: settings.url, username: settings.username, password: settings.password, base, hub: ui.hub,
       onStatus: setStatus,
       onHub: (hub) => { ui.hub = hub; changed(); },
-      onMessage: (path, msg) => applyMessage(model, path, msg) && changed(),
+      // telemetry waits for the next draw; anything else (an alert) is drawn in the next frame
+      onMessage: (path, msg) => applyMessage(model, path, msg) && changed(path[2] !== 'telemetry'),
     });
   } catch (e) {
     setStatus('error', e.message);
@@ -99,29 +100,40 @@ function print(serial) {
 
 const actions = { connect, request, assignPlan, print };
 
-// ---- drawing: at most every DRAW_EVERY_MS, in an animation frame ----------------------------------
+// ---- drawing: at most every DRAW_EVERY_MS, in an animation frame; at once when urgent ------------
 
 let dirty = false;
-let scheduled = false;
-let lastDraw = 0;
+let hurry = false;
+let frameAsked = false;
+let timer = 0;
+let lastDraw = -Infinity;
 
-function changed() {
+function changed(urgent = true) {
   dirty = true;
-  if (!scheduled) {
-    scheduled = true;
+  hurry ||= urgent;
+  if (hurry && timer) {
+    clearTimeout(timer);
+    timer = 0;
+  }
+  if (!frameAsked && !timer) {
+    frameAsked = true;
     requestAnimationFrame(frame);
   }
 }
 
 function frame(now) {
-  const wait = lastDraw + DRAW_EVERY_MS - now;
+  frameAsked = false;
+  const wait = hurry ? 0 : lastDraw + DRAW_EVERY_MS - now;
   if (wait > 0) {
-    setTimeout(() => requestAnimationFrame(frame), wait);
+    timer = setTimeout(() => {
+      timer = 0;
+      frameAsked = true;
+      requestAnimationFrame(frame);
+    }, wait);
     return;
   }
-  scheduled = false;
   if (!dirty) return;
-  dirty = false;
+  dirty = hurry = false;
   lastDraw = now;
   draw();
 }

@@ -162,13 +162,14 @@ function Alerts({ alerts }) {
     <ul class="alerts" data-testid="alerts">
       ${alerts.map((a) => html`
         <li key=${a.id} class="alert ${a.severity} ${a.state}" data-rule=${a.rule}>
-          <span class="sev">${a.severity}</span>
-          <b>${ruleName(a.rule)}</b> <code>${a.rule}</code>
-          <span class="where">${areaName(a.area)}</span>
-          <span class="values">${measure(a.measured, a.unit)}${a.limit != null ? ' / limit ' + measure(a.limit, a.unit) : ''}</span>
-          <time>${clock(a.raisedT)}</time>
-          <span class="state">${a.state === 'cleared' ? `cleared after ${duration((a.duration_ms || 0) / 1000)}` : a.state}</span>
-          ${a.replayed && html`<span class="replayed">replayed</span>`}
+          <div class="head">
+            <span class="sev">${a.severity}</span> <b>${ruleName(a.rule)}</b> <code>${a.rule}</code>
+            <span class="state">${a.state === 'cleared' ? `cleared after ${duration((a.duration_ms || 0) / 1000)}` : a.state}</span>
+            ${a.replayed && html`<span class="replayed">replayed</span>`}
+          </div>
+          <div class="detail">
+            <time>${clock(a.raisedT)}</time> · ${areaName(a.area)}${a.measured != null ? ' · ' + measure(a.measured, a.unit) : ''}${a.limit != null ? ', limit ' + measure(a.limit, a.unit) : ''}
+          </div>
           <p>${a.message}</p>
         </li>`)}
     </ul>`;
@@ -183,9 +184,7 @@ export function Summary({ s, onPrint }) {
         <h3>Session ${s.session} of ${s.pen}: summary</h3>
         ${onPrint && html`<button class="print" onClick=${onPrint}>Print summary and aftercare</button>`}
       </header>
-      <p class="meta">Ended ${localTime(s.t)} after ${duration(s.duration_s)} (${s.reason}${s.end_event_lost ? ', end inferred' : ''}) ·
-        plan ${s.plan_id || 'none'}${s.course ? ` · session ${s.course.session_number} of ${s.course.sessions_total}` : ''} ·
-        ${sum ? sum.records + ' records' : 'no records'}</p>
+      <p class="meta">${summaryLine(s)}</p>
       ${s.alerts && html`<p class="counts">Alerts:
         <span class="sev critical">${s.alerts.critical} critical</span>
         <span class="sev warning">${s.alerts.warning} warning</span>
@@ -206,6 +205,15 @@ export function Summary({ s, onPrint }) {
         </ul>`}
       <${Aftercare} s=${s} />
     </section>`;
+}
+
+function summaryLine(s) {
+  return [
+    `Ended ${localTime(s.t)} after ${duration(s.duration_s)} (${s.reason}${s.end_event_lost ? ', end inferred' : ''})`,
+    `plan ${s.plan_id || 'none'}`,
+    s.course && `session ${s.course.session_number} of ${s.course.sessions_total}`,
+    `${s.summary ? s.summary.records : 0} records`,
+  ].filter(Boolean).join(' · ');
 }
 
 function Aftercare({ s }) {
