@@ -67,6 +67,7 @@ class Commands:
     def set_depth(self, serial, depth):
         self.h.pen(serial).call("SetDepth", "(d)", float(depth))
         self.changed = time.monotonic()
+        return time.time() * 1000  # for the browser script, whose clock is the wall clock
 
     def set_depth_in_contact(self, serial, depth):
         """set-depth at the start of a pass over the skin: the pen lifts for 600 ms every 4 s (its

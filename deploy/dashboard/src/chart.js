@@ -87,6 +87,7 @@ function drawAreaNames(u, bands) {
   ctx.save();
   ctx.fillStyle = '#37474f';
   ctx.font = `${12 * devicePixelRatio}px system-ui, sans-serif`;
+  ctx.textAlign = 'left'; // uPlot leaves its axes' alignment behind
   ctx.textBaseline = 'top';
   for (const b of bands) {
     const x = Math.max(u.valToPos(b.from, 'x', true), left) + 4;

@@ -34,7 +34,8 @@ class Harness(BusClient, GatewayClient):
     pensim=False leaves it to start_pensim(). mosquitto: a broker; persistent_broker keeps its
     sessions across a restart; mosquitto_tls adds a TLS listener on self.mqtt_tls_port whose
     certificate (for localhost) self.tls_ca signs; mosquitto_ws_dir (a folder) adds a WebSockets
-    listener on self.mqtt_ws_port that serves that folder over HTTP too (http_dir: the dashboard). daemon: needlegated with daemon.config() plus daemon_config, run
+    listener on self.mqtt_ws_port that also serves a copy of that folder over HTTP (http_dir: the
+    dashboard). daemon: needlegated with daemon.config() plus daemon_config, run
     with daemon_args; subscribe: self.sub, an MqttClient on needlegate/HUB/# with a session kept
     on the broker, made before the daemon starts. bus_policy: the bus's policy (bus.py).
     contract: check what the MQTT clients of mqtt_client() (and self.sub) receive below
@@ -272,7 +273,7 @@ class Harness(BusClient, GatewayClient):
                      f"certfile {tls}/server.pem\nkeyfile {tls}/server.key\n")
         if self.mosquitto_ws_dir:
             self.mqtt_ws_port = self.mqtt_ws_port or free_port()
-            text += f"listener {self.mqtt_ws_port} 127.0.0.1\nprotocol websockets\nhttp_dir {self.mosquitto_ws_dir}\n"
+            text += f"listener {self.mqtt_ws_port} 127.0.0.1\nprotocol websockets\nhttp_dir {self.http_dir()}\n"
         conf = self.write("mosquitto.conf", text)
         self.mosquitto = self.spawn([program("MOSQUITTO", "mosquitto"), "-c", conf], name="mosquitto",
                                     env=dict(os.environ))
@@ -281,6 +282,19 @@ class Harness(BusClient, GatewayClient):
             if port:
                 wait_listening(self.mosquitto, port)
         return self.mosquitto
+
+    def http_dir(self):
+        """A copy of mosquitto_ws_dir in the harness's folder, made once: Mosquitto started as root
+        drops to its own user, who may not read the original (a build folder under /root)."""
+        d = os.path.join(self.dir, "http")
+        if not os.path.isdir(d):
+            shutil.copytree(self.mosquitto_ws_dir, d)
+            os.chmod(self.dir, 0o755)
+            for root, dirs, files in os.walk(d):
+                os.chmod(root, 0o755)
+                for name in files:
+                    os.chmod(os.path.join(root, name), 0o644)
+        return d
 
     def make_certs(self):
         """A CA (self.tls_ca) and a server certificate for localhost and 127.0.0.1 it signs, made
