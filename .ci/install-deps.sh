@@ -27,7 +27,11 @@ case "${1:-}" in
 		clang libclang-rt-14-dev clang-format libbluetooth-dev
 		bluez mosquitto-clients python3-dbus iproute2
 		python3-docutils man-db groff-base python3-jsonschema
+		chromium
 	)
+	# The web dashboard's build and its browser test need node and npm (tests/dashboard): a
+	# machine that has them from elsewhere (NodeSource's nodejs, which carries npm) keeps them.
+	command -v node >/dev/null || packages+=(nodejs npm)
 	;;
 *)
 	echo "usage: $0 [--demo]" >&2
