@@ -27,12 +27,17 @@ if [ -z "${NPM_CONFIG_CACHE:-}" ]; then
 	NPM_CONFIG_CACHE="$work/cache"
 	export NPM_CONFIG_CACHE
 fi
-(cd "$work" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error >&2)
+if ! (cd "$work" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error >&2); then
+	echo "$0: npm ci failed: the dashboard's build needs the npm registry" \
+		"(or configure with -Ddashboard=disabled)" >&2
+	exit 1
+fi
 
 # NODE_PATH: the sources live in the source tree, their packages in the work folder.
 NODE_PATH="$work/node_modules" node "$work/node_modules/esbuild/bin/esbuild" \
 	"$src/src/main.js" --bundle --minify --format=iife --target=es2020 \
-	--legal-comments=none --outfile="$out/app.js" --log-level=warning
+	--legal-comments=eof --outfile="$out/app.js" --log-level=warning \
+	--banner:js="/* needlegate dashboard (LGPL-2.1-or-later). Bundles MQTT.js and its browser dependencies (MIT, BSD-3-Clause), Preact (MIT), htm (Apache-2.0) and uPlot (MIT), at the versions of deploy/dashboard/package-lock.json. */"
 NODE_PATH="$work/node_modules" node "$work/node_modules/esbuild/bin/esbuild" \
 	"$src/src/app.css" --bundle --minify --outfile="$out/app.css" --log-level=warning
 cp "$src/src/index.html" "$out/index.html"

@@ -44,6 +44,7 @@ function HubBadge({ ui, model }) {
   return html`<span class="badge ${s}" data-testid="hub-state">${s === 'unknown' ? 'hub …' : 'hub ' + s}</span>`;
 }
 
+// defaultValue, not value: the page redraws four times a second, and must not undo the typing.
 function Settings({ ui, actions }) {
   const submit = (e) => {
     e.preventDefault();
@@ -54,9 +55,9 @@ function Settings({ ui, actions }) {
     <details class="settings" open=${ui.status === 'error' || !ui.settings.url}>
       <summary>Connection</summary>
       <form onSubmit=${submit}>
-        <label>Broker <input name="url" value=${ui.settings.url} placeholder="wss://hub.local:9001/" required /></label>
-        <label>Hub <input name="hub" value=${ui.settings.hub} placeholder="first one heard of" /></label>
-        <label>User <input name="username" value=${ui.settings.username} autocomplete="username" /></label>
+        <label>Broker <input name="url" defaultValue=${ui.settings.url} placeholder="wss://hub.local:9001/" required /></label>
+        <label>Hub <input name="hub" defaultValue=${ui.settings.hub} placeholder="first one heard of" /></label>
+        <label>User <input name="username" defaultValue=${ui.settings.username} autocomplete="username" /></label>
         <label>Password <input name="password" type="password" autocomplete="current-password" /></label>
         <button type="submit">Connect</button>
       </form>
