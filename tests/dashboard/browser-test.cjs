@@ -156,6 +156,15 @@ async function checkLive(page) {
   await page.waitForTimeout(1200); // the chart shows the excursion
   await page.screenshot({ path: path.join(LOG_DIR, 'dashboard-live-session.png'), fullPage: true });
   ok('screenshot dashboard-live-session.png');
+  const figure = pen(page, P1).getByTestId('live-depth');
+  const px = async () => parseFloat(await figure.evaluate((el) => getComputedStyle(el).fontSize));
+  check((await px()) >= 48, `the depth in figures readable across a room on a desktop (${await px()} px)`);
+  const desktop = page.viewportSize();
+  await page.setViewportSize({ width: 768, height: 1024 }); // a tablet, upright
+  const width = await pen(page, P1).evaluate((el) => el.getBoundingClientRect().width);
+  check(width <= 768 && (await px()) >= 40, `on a tablet: one pen a row (${width} px), the depth at ${await px()} px`);
+  await page.screenshot({ path: path.join(LOG_DIR, 'dashboard-tablet.png') });
+  await page.setViewportSize(desktop);
   await harness('set-depth', P1, '0.40');
   await pen(page, P1).locator('li.alert.cleared[data-rule="depth_above_max"]').waitFor({ timeout: 5000 });
   ok('the alert cleared when the depth came back');
