@@ -11,6 +11,7 @@ export function openConnection(opts) {
   const tag = Math.random().toString(36).slice(2, 8);
   let hub = opts.hub || null;
   let n = 0;
+  let closed = false; // after close(), the old client's last events must not reach the page
   const pending = new Map(); // transaction -> {resolve, timer}
 
   const client = mqtt.connect(opts.url, {
@@ -23,22 +24,24 @@ export function openConnection(opts) {
     resubscribe: false, // subscribed again on every connect, below: retained messages restore the page
   });
 
+  const status = (s, detail) => closed || opts.onStatus(s, detail);
   const subscribe = () => {
     const topic = hub ? `${opts.base}/${hub}/#` : `${opts.base}/+/bridge/state`;
-    client.subscribe(topic, { qos: 1 }, (err) => err && opts.onStatus('error', `subscribing to ${topic}: ${err.message}`));
+    client.subscribe(topic, { qos: 1 }, (err) => err && status('error', `subscribing to ${topic}: ${err.message}`));
   };
 
   client.on('connect', () => {
-    opts.onStatus('connected');
+    status('connected');
     subscribe();
   });
-  client.on('reconnect', () => opts.onStatus('reconnecting'));
-  client.on('close', () => opts.onStatus('reconnecting'));
-  client.on('offline', () => opts.onStatus('reconnecting'));
+  client.on('reconnect', () => status('reconnecting'));
+  client.on('close', () => status('reconnecting'));
+  client.on('offline', () => status('reconnecting'));
   // e.g. "Connection refused: Not authorized": shown as it is (it names no secret)
-  client.on('error', (err) => opts.onStatus('error', err.message));
+  client.on('error', (err) => status('error', err.message));
 
   client.on('message', (topic, payload) => {
+    if (closed) return;
     const parts = topic.split('/');
     if (parts.length < 3 || parts[0] !== opts.base) return;
     if (!hub) {
@@ -82,5 +85,10 @@ export function openConnection(opts) {
     });
   }
 
-  return { request, close: () => client.end(true), get hub() { return hub; } };
+  function close() {
+    closed = true;
+    client.end(true);
+  }
+
+  return { request, close };
 }
