@@ -26,9 +26,12 @@ case "${1:-}" in
 	packages+=(
 		clang libclang-rt-14-dev clang-format libbluetooth-dev
 		bluez mosquitto-clients python3-dbus iproute2
-		python3-docutils man-db groff-base python3-jsonschema python3-yaml nodejs
+		python3-docutils man-db groff-base python3-jsonschema python3-yaml
+		chromium
 	)
-	# The AsyncAPI check's npm: part of some builds of nodejs (NodeSource's), its own package in Debian's.
+	# The web dashboard's build, its browser test and the AsyncAPI check need node and npm: a
+	# machine that has them from elsewhere (NodeSource's nodejs, which carries npm) keeps them.
+	command -v node >/dev/null || packages+=(nodejs)
 	command -v npm >/dev/null || packages+=(npm)
 	;;
 *)

@@ -35,6 +35,9 @@ expected=(
 	/usr/share/needlegate/mosquitto/central.acl
 	/usr/share/needlegate/plan.schema.json
 	/usr/share/needlegate/plans/face-course.json
+	/usr/share/needlegate/dashboard/index.html
+	/usr/share/needlegate/dashboard/app.js
+	/usr/share/needlegate/dashboard/app.css
 	/usr/share/bash-completion/completions/needlectl
 )
 problems=0

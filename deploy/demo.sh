@@ -3,6 +3,8 @@
 # shellcheck disable=SC2317 # cleanup and its helpers run from traps
 # The demo: installs what is missing, builds, then runs three simulated pens, a local Mosquitto
 # and needlegated on a private bus, with a live view of what reaches the broker. Ctrl-C stops it.
+# When the build made the web dashboard (node and npm found), the demo's Mosquitto serves it on a
+# WebSockets listener: the first screen says where ("Dashboard: http://127.0.0.1:PORT/?hub=demo").
 #
 #   sudo bash deploy/demo.sh [--pens N] [--seconds S]
 #

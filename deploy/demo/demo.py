@@ -11,6 +11,7 @@ import signal
 import sys
 import threading
 import time
+import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SOURCE = os.path.dirname(os.path.dirname(HERE))
@@ -27,11 +28,13 @@ class View:
     """What the broker said, per pen, as a dashboard would keep it."""
 
     def __init__(self):
+        self.header = []  # lines under the title: where the broker and the dashboard are
         self.lock = threading.Lock()
         self.pens = {}
         self.log = []
         self.counts = {"telemetry": 0, "alert": 0, "session": 0}
         self.bridge = "?"
+        self.dashboard_served = None  # --check: whether the broker served the dashboard's files
 
     def pen(self, serial):
         return self.pens.setdefault(serial, {"link": "?", "session": "-", "area": "-", "depth": None,
@@ -92,7 +95,7 @@ class View:
         with self.lock:
             rows = [f"needlegate demo  hub '{HUB}'  bridge {self.bridge}  {elapsed:5.0f} s  "
                     f"telemetry {self.counts['telemetry']}  sessions {self.counts['session']}  "
-                    f"alerts {self.counts['alert']}   (Ctrl-C stops)", "",
+                    f"alerts {self.counts['alert']}   (Ctrl-C stops)"] + self.header + ["",
                     f"{'pen':<12} {'link':<10} {'session':>7} {'area':<13} {'depth mm':>8} {'speed Hz':>8} "
                     f"{'records':>8} {'batt':>4}  {'plan':<20} last alert"]
             for serial in sorted(self.pens):
@@ -207,7 +210,13 @@ def main():
     os.environ.setdefault("NEEDLE_PENSIM", os.path.join(build, "pensim", "needle-pensim"))
     os.environ.setdefault("NEEDLEGATED", os.path.join(build, "gateway", "needlegated"))
 
-    harness = DemoHarness(pens=args.pens, daemon=True, hub=HUB, daemon_args=["--verbose"], keep_dir=True)
+    # The dashboard, when this build made it (meson option dashboard: node and npm found), served by
+    # the demo's Mosquitto on a WebSockets listener, as the hub's Mosquitto serves it (hub.conf).
+    dashboard = os.path.join(build, "deploy", "dashboard")
+    if not os.path.isfile(os.path.join(dashboard, "index.html")):
+        dashboard = None
+    harness = DemoHarness(pens=args.pens, daemon=True, hub=HUB, daemon_args=["--verbose"], keep_dir=True,
+                          mosquitto_ws_dir=dashboard)
     view = View()
     status = 0
     why = "the end"
@@ -215,6 +224,13 @@ def main():
         with harness as h:
             client = None
             try:
+                view.header = [f"Broker: mqtt://127.0.0.1:{h.mqtt_port}  (mosquitto_sub -p {h.mqtt_port} -t "
+                               f"'{BASE}/#' -v)"]
+                if dashboard:
+                    view.header.append(f"Dashboard: http://127.0.0.1:{h.mqtt_ws_port}/?hub={HUB}  "
+                                       f"(MQTT over WebSockets on port {h.mqtt_ws_port})")
+                else:
+                    view.header.append("Dashboard: not built (it needs node and npm: meson setup -Ddashboard=enabled)")
                 daemon = h.daemon
                 client = MqttClient(h.mqtt_port, topics=[BASE + "/#"], base=BASE,
                                     client_id="needlegate-demo-view", on_message=view.on_message, keep=False)
@@ -232,6 +248,8 @@ def main():
                         why = "its output closed"
                         break
                     time.sleep(0.5)
+                if args.check and dashboard:
+                    view.dashboard_served = dashboard_served(h.mqtt_ws_port)
             except KeyboardInterrupt:
                 why = STOPPER.received or "Ctrl-C"
             finally:
@@ -251,13 +269,27 @@ def main():
                       f"are stopped" + (f"; their logs are in {logs}" if logs else ""))
     return status
 
+def dashboard_served(port):
+    """Whether the demo's broker serves the dashboard's page and script on its WebSockets port."""
+    try:
+        for name in ("", "app.js"):
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/{name}", timeout=5) as r:
+                if r.status != 200 or not r.read():
+                    return False
+        return True
+    except OSError:
+        return False
+
+
 def check(view, n_pens, out):
     missing = [f"NP5EED{i:04d}" for i in range(1, n_pens + 1)
                if view.pens.get(f"NP5EED{i:04d}", {}).get("records", 0) == 0]
-    if view.bridge != "online" or missing:
-        out.last_line(f"demo check failed: bridge {view.bridge}, pens without telemetry: {missing}")
+    if view.bridge != "online" or missing or view.dashboard_served is False:
+        out.last_line(f"demo check failed: bridge {view.bridge}, pens without telemetry: {missing}, "
+                      f"dashboard served: {view.dashboard_served}")
         return 1
-    out.last_line(f"demo check passed: {n_pens} pens sent telemetry through the gateway")
+    served = ", the dashboard served" if view.dashboard_served else ""
+    out.last_line(f"demo check passed: {n_pens} pens sent telemetry through the gateway{served}")
     return 0
 
 

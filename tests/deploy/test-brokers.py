@@ -11,6 +11,7 @@ ports and to certificates made here, then checks what a clinic would:
    stays retained there;
  - a dashboard reads over TLS and over WebSockets but its requests never
    reach the daemon, while a technician's do;
+ - the WebSockets listener serves the dashboard's page over https (http_dir);
  - wrong passwords and anonymous clients are refused on the remote listeners;
  - on the central broker a hub cannot publish as another hub;
  - with the bridge's optional "in" line enabled, a technician at the central
@@ -19,10 +20,12 @@ ports and to certificates made here, then checks what a clinic would:
 """
 import os
 import shutil
+import ssl
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 
 sys.path.insert(0, os.environ["NEEDLE_HARNESS_DIR"])
 import needleharness as nh  # noqa: E402
@@ -129,7 +132,12 @@ def scenario(src, work, clients):
         ('/etc/mosquitto/certs/ca.crt', certs + '/ca.crt'),
         ('/etc/mosquitto/needlegate.passwd', hub_passwd),
         ('/etc/mosquitto/needlegate.acl', work + '/hub.acl'),
+        ('http_dir /usr/share/needlegate/dashboard', 'http_dir ' + work + '/dashboard'),
     ], 'hub.conf')
+    os.mkdir(work + '/dashboard')
+    page = '<!doctype html><title>needlegate dashboard (test page)</title>'
+    with open(work + '/dashboard/index.html', 'w') as f:
+        f.write(page)
     bridge_conf = adapt(read('central-bridge.conf'), [
         ('address central.example.org:8883', 'address 127.0.0.1:%d' % p_central),
         ('/etc/mosquitto/certs/central-ca.crt', certs + '/ca.crt'),
@@ -188,6 +196,10 @@ def scenario(src, work, clients):
           'dashboard on the TLS listener reads telemetry')
     check(arrives(ws_dash, 'needlegate/%s/pens/NP-0001/telemetry' % HUB, telemetry),
           'dashboard on the WebSockets listener reads telemetry')
+    tls = ssl.create_default_context(cafile=ca)
+    with urllib.request.urlopen('https://127.0.0.1:%d/' % p_ws, context=tls, timeout=DEADLINE_S) as r:
+        served = r.read().decode()
+    check(served == page, 'the WebSockets listener serves the dashboard over https (http_dir)')
 
     request_topic = 'needlegate/%s/bridge/request/pair' % HUB
     from_dash = '{"transaction":"from-dashboard","address":"AA:BB:CC:DD:EE:01"}'

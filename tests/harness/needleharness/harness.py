@@ -33,7 +33,9 @@ class Harness(BusClient, GatewayClient):
     """pens, unpaired, pensim_args, scenario (a file) or scenario_text: needle-pensim's pens;
     pensim=False leaves it to start_pensim(). mosquitto: a broker; persistent_broker keeps its
     sessions across a restart; mosquitto_tls adds a TLS listener on self.mqtt_tls_port whose
-    certificate (for localhost) self.tls_ca signs. daemon: needlegated with daemon.config() plus daemon_config, run
+    certificate (for localhost) self.tls_ca signs; mosquitto_ws_dir (a folder) adds a WebSockets
+    listener on self.mqtt_ws_port that also serves a copy of that folder over HTTP (http_dir: the
+    dashboard). daemon: needlegated with daemon.config() plus daemon_config, run
     with daemon_args; subscribe: self.sub, an MqttClient on needlegate/HUB/# with a session kept
     on the broker, made before the daemon starts. bus_policy: the bus's policy (bus.py).
     contract: check what the MQTT clients of mqtt_client() (and self.sub) receive below
@@ -42,7 +44,7 @@ class Harness(BusClient, GatewayClient):
     On by default; NEEDLE_MQTT_CONTRACT=0 in the environment turns it off."""
 
     def __init__(self, pens=1, unpaired=0, pensim_args=(), scenario=None, scenario_text=None, pensim=True,
-                 mosquitto=False, persistent_broker=False, mosquitto_tls=False, daemon=False, hub="harness", daemon_config=None,
+                 mosquitto=False, persistent_broker=False, mosquitto_tls=False, mosquitto_ws_dir=None, daemon=False, hub="harness", daemon_config=None,
                  daemon_args=("-v",), subscribe=False, bus_policy=OPEN_POLICY, bus_includes=(), keep_dir=False,
                  contract=True):
         self.n_pens = pens
@@ -53,9 +55,10 @@ class Harness(BusClient, GatewayClient):
         self.want_pensim = pensim
         self.want_daemon = daemon
         self.want_sub = subscribe
-        self.want_mosquitto = mosquitto or daemon or subscribe
+        self.want_mosquitto = mosquitto or daemon or subscribe or bool(mosquitto_ws_dir)
         self.persistent_broker = persistent_broker
         self.mosquitto_tls = mosquitto_tls
+        self.mosquitto_ws_dir = mosquitto_ws_dir
         self.hub = hub
         self.base = "needlegate/" + hub
         self.daemon_config = daemon_config or {}
@@ -69,7 +72,7 @@ class Harness(BusClient, GatewayClient):
         self.problems = []    # of checked processes stopped before the end
         self.bus = self.bus_address = self.conn = None
         self.pensim = self.mosquitto = self.daemon = self.sub = None
-        self.mqtt_port = self.mqtt_tls_port = self.tls_ca = None
+        self.mqtt_port = self.mqtt_tls_port = self.mqtt_ws_port = self.tls_ca = None
         self.state_dir = self.config_path = None
         self.want_contract = contract and os.environ.get("NEEDLE_MQTT_CONTRACT", "1") != "0"
         self.contract = None  # a ContractChecker, made with the first MQTT client
@@ -268,13 +271,30 @@ class Harness(BusClient, GatewayClient):
             tls = self.make_certs()
             text += (f"listener {self.mqtt_tls_port} 127.0.0.1\ncafile {tls}/ca.pem\n"
                      f"certfile {tls}/server.pem\nkeyfile {tls}/server.key\n")
+        if self.mosquitto_ws_dir:
+            self.mqtt_ws_port = self.mqtt_ws_port or free_port()
+            text += f"listener {self.mqtt_ws_port} 127.0.0.1\nprotocol websockets\nhttp_dir {self.http_dir()}\n"
         conf = self.write("mosquitto.conf", text)
         self.mosquitto = self.spawn([program("MOSQUITTO", "mosquitto"), "-c", conf], name="mosquitto",
                                     env=dict(os.environ))
         wait_listening(self.mosquitto, self.mqtt_port)
-        if self.mqtt_tls_port:
-            wait_listening(self.mosquitto, self.mqtt_tls_port)
+        for port in (self.mqtt_tls_port, self.mqtt_ws_port):
+            if port:
+                wait_listening(self.mosquitto, port)
         return self.mosquitto
+
+    def http_dir(self):
+        """A copy of mosquitto_ws_dir in the harness's folder, made once: Mosquitto started as root
+        drops to its own user, who may not read the original (a build folder under /root)."""
+        d = os.path.join(self.dir, "http")
+        if not os.path.isdir(d):
+            shutil.copytree(self.mosquitto_ws_dir, d)
+            os.chmod(self.dir, 0o755)
+            for root, dirs, files in os.walk(d):
+                os.chmod(root, 0o755)
+                for name in files:
+                    os.chmod(os.path.join(root, name), 0o644)
+        return d
 
     def make_certs(self):
         """A CA (self.tls_ca) and a server certificate for localhost and 127.0.0.1 it signs, made
