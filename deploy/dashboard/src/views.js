@@ -70,6 +70,14 @@ function Response({ r }) {
   return html`<span class="response ${r.ok ? 'ok' : 'error'}" data-testid="response">${r.text}</span>`;
 }
 
+
+/* The link's signal: the connection's RSSI and its 0-255 link quality when the hub can read them
+ * (rssi_dbm, linkquality), else the RSSI last seen while scanning (rssi). */
+function signal(st) {
+  if (st.rssi_dbm != null) return `${st.rssi_dbm} dBm · ${st.linkquality}/255`;
+  return st.rssi != null ? st.rssi + ' dBm' : '–';
+}
+
 function PenCard({ pen, model, ui, actions }) {
   const st = pen.state || {};
   const hubOffline = model.bridge === 'offline';
@@ -91,7 +99,7 @@ function PenCard({ pen, model, ui, actions }) {
       <dl class="facts">
         <div><dt>Pen</dt><dd data-testid="pen-state">${st.pen_state || '–'}</dd></div>
         <div><dt>Battery</dt><dd>${st.battery != null ? st.battery + ' %' : '–'}</dd></div>
-        <div><dt>Signal</dt><dd>${st.rssi != null ? st.rssi + ' dBm' : '–'}</dd></div>
+        <div><dt>Signal</dt><dd data-testid="pen-signal">${signal(st)}</dd></div>
         <div><dt>Cartridge</dt><dd>${st.cartridge ? `${st.cartridge.needles} needles (#${st.cartridge.id})` : 'none'}</dd></div>
         <div><dt>Plan</dt><dd data-testid="pen-plan">${st.plan || 'none'}${st.plan_assigned && st.plan_assigned !== st.plan ? ` (next: ${st.plan_assigned})` : ''}</dd></div>
         <div><dt>Session</dt><dd data-testid="pen-session">${running ? '#' + pen.sessionId + ' running' : 'none'}</dd></div>
