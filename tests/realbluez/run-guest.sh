@@ -145,7 +145,9 @@ fi
 # crashes are upstream's, not the scenario's: the guest boots once more, once only
 # (RBZ_CRASH_RETRIES, default 1), and the crashed attempt's logs stay in RESULTS.crashed.
 retries=${RBZ_CRASH_RETRIES:-1}
+# Under systemd (systemd-init.sh) it is the unit's status that says so, on the console through journald.
 crashed='Segmentation fault.*bluetoothd|note: bluetoothd\[[0-9]+\] exited with irqs disabled'
+crashed+='|bluetooth\.service: Main process exited, code=(dumped|killed), status=11/SEGV'
 if [ "$status" != 0 ] && [ "$retries" -gt 0 ] && grep -Eq "$crashed" "$res/console.log" 2>/dev/null; then
 	echo "realbluez: bluetoothd crashed (a known BlueZ 5.66 or kernel fault); booting once more, logs of this attempt in $res.crashed"
 	rm -rf "$res.crashed"

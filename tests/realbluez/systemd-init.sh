@@ -43,6 +43,12 @@ cp "$here"/systemd/*.sh /usr/local/lib/rbz/ &&
 	cp "$here/systemd/system.conf" /etc/systemd/system.conf.d/rbz.conf &&
 	cp "$here/main.conf" /etc/bluetooth/main.conf || fail 92 "cannot install the guest's units"
 ln -sf /lib/systemd/system/multi-user.target "$units/default.target"
+# A build host made from a container image may carry Docker's policy-rc.d ("exit 101": never start a
+# service from a package's scripts); the guest is a machine, where a package starts its service.
+rm -f /usr/sbin/policy-rc.d
+# man-db's trigger rebuilds its index after every install and purge: minutes under TCG. This is what
+# the debconf answer man-db/auto-update=false does.
+rm -f /var/lib/man-db/auto-update
 for unit in rbz-btvirt.service bluetooth.service mosquitto.service rbz-scenario.service; do
 	ln -sf "$([ -e "$units/$unit" ] && echo "$units" || echo /lib/systemd/system)/$unit" \
 		"$units/multi-user.target.wants/$unit"
