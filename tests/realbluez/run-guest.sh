@@ -47,7 +47,8 @@ fi
 deb=
 if [ -n "${RBZ_DEB:-}" ]; then
 	deb=$RBZ_DEB
-	[ -d "$deb" ] && deb=$(ls -t "$deb"/needlegate_*_amd64.deb 2>/dev/null | head -n 1)
+	# shellcheck disable=SC2012 # the newest; the package's file names are plain
+	[ -d "$deb" ] && deb=$(ls -t "$deb"/needlegate_*_amd64.deb 2>/dev/null | head -n 1 || true)
 	if [ ! -f "$deb" ]; then
 		echo "realbluez: no needlegate .deb at $RBZ_DEB: build it first with 'sudo bash .ci/package.sh'" >&2
 		[ "${CI:-}" = true ] && exit 1

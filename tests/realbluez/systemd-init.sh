@@ -26,7 +26,7 @@ fail() {
 
 # shellcheck source=/dev/null
 . "$res/guest.env" || fail 90 "cannot read $res/guest.env"
-mkdir -p "/lib/modules/$RBZ_KVER" && mount --bind "$RBZ_MODULES" "/lib/modules/$RBZ_KVER" ||
+{ mkdir -p "/lib/modules/$RBZ_KVER" && mount --bind "$RBZ_MODULES" "/lib/modules/$RBZ_KVER"; } ||
 	fail 92 "cannot bind the guest kernel's modules"
 echo rbz-guest >/etc/hostname
 # The guest's own /tmp, as with tmp.mount: systemd-tmpfiles empties /tmp at boot (Debian's tmp.conf), and
@@ -36,12 +36,12 @@ mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs /tmp || fail 92 "cannot mount /tm
 # The units and their helpers: the helpers at a fixed path, so that the units need no substitution.
 mkdir -p /usr/local/lib/rbz "$units/multi-user.target.wants" "$units/bluetooth.service.d" \
 	/etc/systemd/journald.conf.d /etc/systemd/system.conf.d || fail 92 "cannot write into /etc"
-cp "$here"/systemd/*.sh /usr/local/lib/rbz/ &&
+{ cp "$here"/systemd/*.sh /usr/local/lib/rbz/ &&
 	cp "$here"/systemd/*.service "$units/" &&
 	cp "$here/systemd/bluetooth-after-btvirt.conf" "$units/bluetooth.service.d/" &&
 	cp "$here/systemd/journald.conf" /etc/systemd/journald.conf.d/rbz.conf &&
 	cp "$here/systemd/system.conf" /etc/systemd/system.conf.d/rbz.conf &&
-	cp "$here/main.conf" /etc/bluetooth/main.conf || fail 92 "cannot install the guest's units"
+	cp "$here/main.conf" /etc/bluetooth/main.conf; } || fail 92 "cannot install the guest's units"
 ln -sf /lib/systemd/system/multi-user.target "$units/default.target"
 # A build host made from a container image may carry Docker's policy-rc.d ("exit 101": never start a
 # service from a package's scripts); the guest is a machine, where a package starts its service.
