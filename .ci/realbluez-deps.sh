@@ -12,6 +12,9 @@ packages=(
 	qemu-system-x86 busybox-static kmod
 	bluez bluez-test-tools dbus-daemon dbus-bin mosquitto
 	python3 python3-dbus python3-gi gir1.2-glib-2.0 iproute2
+	# realbluez-systemd: the guest boots the host's systemd and installs the .deb with apt, offline, so
+	# what the package depends on or recommends must be there already (its build dependencies are).
+	systemd mosquitto-clients bash-completion
 )
 
 missing=()

@@ -137,6 +137,12 @@ struct _SimPeripheral {
 	gboolean agent_registered;
 	gboolean failed;
 
+	/* bluetoothd restarting: registered again once it is back (per_bluez_appeared) */
+	guint bluez_watch_id;
+	gboolean bluez_lost;
+	guint resetup_id;
+	guint resetup_tries;
+
 	/* "session N": the session stops after N records */
 	guint session_poll_id;
 	guint64 session_base;
@@ -896,6 +902,12 @@ per_setup_bluez(SimPeripheral *per, GError **error)
 	if (!per_call_sync(per, "/org/bluez", "org.bluez.AgentManager1", "RequestDefaultAgent",
 			   g_variant_new("(o)", PER_AGENT_PATH), error))
 		return FALSE;
+	return TRUE;
+}
+
+static void
+per_subscribe_bluez(SimPeripheral *per)
+{
 	per->props_sub_id = g_dbus_connection_signal_subscribe(
 	    per->connection, "org.bluez", "org.freedesktop.DBus.Properties", "PropertiesChanged", NULL, NULL,
 	    G_DBUS_SIGNAL_FLAGS_NONE, per_device_changed, per, NULL);
@@ -905,7 +917,70 @@ per_setup_bluez(SimPeripheral *per, GError **error)
 	per->removed_sub_id = g_dbus_connection_signal_subscribe(
 	    per->connection, "org.bluez", "org.freedesktop.DBus.ObjectManager", "InterfacesRemoved", "/",
 	    NULL, G_DBUS_SIGNAL_FLAGS_NONE, per_device_added, per, NULL);
-	return TRUE;
+}
+
+/* ---- bluetoothd restarting ------------------------------------------------------------------------ */
+
+/* A real pen's stack is its own and never sees the hub's bluetoothd restart (systemctl restart
+ * bluetooth); this one shares that bluetoothd, so it loses its link, its subscriptions and its
+ * registrations with it, and registers again once bluetoothd is back. Its session goes on meanwhile
+ * and stores the records, as a pen out of range does. */
+static void
+per_bluez_vanished(GDBusConnection *connection, const char *name, gpointer user_data)
+{
+	SimPeripheral *per = user_data;
+	g_autofree gpointer *paths = NULL;
+	guint n = 0;
+
+	if (per->bluez_lost || !per->agent_registered)
+		return;
+	per->bluez_lost = TRUE;
+	per->app_registered = per->adv_registered = per->agent_registered = FALSE;
+	g_clear_handle_id(&per->resetup_id, g_source_remove);
+	paths = g_hash_table_get_keys_as_array(per->connected, &n);
+	for (guint i = 0; i < n; i++) {
+		g_autofree char *path = g_strdup(paths[i]);
+
+		per_set_connected(per, path, FALSE);
+	}
+	for (guint i = 0; i < PER_N_CHRS; i++)
+		per->chrs[i].notifying = FALSE;
+	per_say("bluetoothd-gone");
+}
+
+static gboolean
+per_resetup(gpointer user_data)
+{
+	SimPeripheral *per = user_data;
+	g_autoptr(GError) error = NULL;
+
+	/* bluetoothd owns its name a moment before its adapters are there: try again until they are. */
+	if (!per_setup_bluez(per, &error)) {
+		if (++per->resetup_tries < 60)
+			return G_SOURCE_CONTINUE;
+		per_say("error bluetoothd is back, but registering again failed: %s", error->message);
+		per->failed = TRUE;
+		g_main_loop_quit(per->loop);
+		per->resetup_id = 0;
+		return G_SOURCE_REMOVE;
+	}
+	per_say("bluetoothd-back");
+	per_register_with_bluez(per); /* "ready" again once both registrations are accepted */
+	per->resetup_id = 0;
+	return G_SOURCE_REMOVE;
+}
+
+static void
+per_bluez_appeared(GDBusConnection *connection, const char *name, const char *owner, gpointer user_data)
+{
+	SimPeripheral *per = user_data;
+
+	if (!per->bluez_lost)
+		return;
+	per->bluez_lost = FALSE;
+	per->resetup_tries = 0;
+	g_clear_handle_id(&per->resetup_id, g_source_remove);
+	per->resetup_id = g_timeout_add(500, per_resetup, per);
 }
 
 SimPeripheral *
@@ -939,9 +1014,13 @@ sim_peripheral_new(GDBusConnection *connection, const SimPenConfig *cfg, const S
 	}
 	if (!per_export(per, error) || !per_setup_bluez(per, error))
 		return NULL;
+	per_subscribe_bluez(per);
 	if (opt->control != NULL && !per_open_control(per, opt->control, error))
 		return NULL;
 	per_register_with_bluez(per);
+	per->bluez_watch_id =
+	    g_bus_watch_name_on_connection(connection, "org.bluez", G_BUS_NAME_WATCHER_FLAGS_NONE,
+					   per_bluez_appeared, per_bluez_vanished, per, NULL);
 	return g_steal_pointer(&per);
 }
 
@@ -973,6 +1052,9 @@ sim_peripheral_free(SimPeripheral *per)
 {
 	if (per == NULL)
 		return;
+	if (per->bluez_watch_id != 0)
+		g_bus_unwatch_name(per->bluez_watch_id);
+	g_clear_handle_id(&per->resetup_id, g_source_remove);
 	if (per->connection != NULL)
 		per_unregister_with_bluez(per);
 	g_clear_handle_id(&per->session_poll_id, g_source_remove);

@@ -29,6 +29,8 @@ struct _NgSession {
 	GArray *holes; /* NgSeqRange, ascending, disjoint, all below high */
 	GArray *
 	    gone; /* NgSeqRange reported lost (the newest MAX_GONE): should one still come, it is published */
+	GArray *unfilled; /* NgSeqRange a replay covered but did not fill, taken for session events (the
+			     newest MAX_GONE): should a replayed record still come, it is published */
 	NgSessionSlot cur;
 	NgSessionSlot prev; /* the session before: its records may still be replayed */
 	gboolean active;
@@ -186,6 +188,9 @@ accept_seq(NgSession *session, guint32 seq, gboolean replayed, guint16 session_i
 		session->counters.recovered++;
 		return NG_SEQ_FILL;
 	}
+	/* Taken for a session event when the replay ended, yet a record: it came after the answer. */
+	if (replayed && session->unfilled->len > 0 && take_from(session->unfilled, seq))
+		return NG_SEQ_FILL;
 	if (!replayed && session->high - (gint64)seq > RESET_WINDOW) {
 		g_message("pen %s: sequence number went back from %" G_GINT64_FORMAT " to %u: "
 			  "the pen's counter started over",
@@ -397,6 +402,21 @@ ng_session_replay_in_progress(NgSession *session)
 	return session->replay_active;
 }
 
+/* A hole the replay covered but did not fill: those numbers were taken for session events. They
+ * may yet be records: the pen's answer to Report Stored Records comes as an indication over D-Bus,
+ * the replayed records as notifications on the AcquireNotify socket, and either may be read first
+ * (bluetoothd also sends the answer ahead of notifications it still holds to batch them). */
+static void
+note_unfilled(NgSession *session, NgSeqRange h)
+{
+	g_debug("pen %s: sequence %u..%u were no telemetry records, unless they still come", session->pen_id,
+		h.first, h.last);
+	if (session->unfilled->len >= MAX_GONE)
+		g_array_remove_index(session->unfilled, 0);
+	g_array_append_val(session->unfilled, h);
+	g_array_sort(session->unfilled, compare_ranges);
+}
+
 /* Closes the holes at or below limit: below min_seen they are lost, from it on they were no
  * telemetry record. */
 static void
@@ -411,8 +431,7 @@ close_holes(NgSession *session, gint64 limit, gint64 min_seen, GArray *lost)
 			report_lost(session, h.first,
 				    (gint64)h.last < min_seen ? h.last : (guint32)(min_seen - 1), lost);
 		else
-			g_debug("pen %s: sequence %u..%u were no telemetry records", session->pen_id, h.first,
-				h.last);
+			note_unfilled(session, h);
 		g_array_remove_index(session->holes, 0);
 	}
 	mark_dirty(session);
@@ -552,6 +571,7 @@ ng_session_new(const char *pen_id)
 	session->high = -1;
 	session->holes = g_array_new(FALSE, FALSE, sizeof(NgSeqRange));
 	session->gone = g_array_new(FALSE, FALSE, sizeof(NgSeqRange));
+	session->unfilled = g_array_new(FALSE, FALSE, sizeof(NgSeqRange));
 	session->stored_records = TRUE;
 	return session;
 }
@@ -563,6 +583,7 @@ ng_session_free(NgSession *session)
 		return;
 	g_array_unref(session->holes);
 	g_array_unref(session->gone);
+	g_array_unref(session->unfilled);
 	g_free(session->pen_id);
 	g_free(session);
 }

@@ -10,7 +10,10 @@
 # btmon.snoop and its live text btmon.txt, mosquitto.log, btvirt.log).
 # Environment: RBZ_TIMEOUT (hard limit of the whole guest, s, default 240), RBZ_SCENARIO_TIMEOUT
 # (default RBZ_TIMEOUT - 30), RBZ_MEM (default 512M), RBZ_DBUS_POLICY (extra system-bus policy files),
-# RBZ_CRASH_RETRIES (boots again after a bluetoothd segfault, default 1).
+# RBZ_CRASH_RETRIES (boots again after a bluetoothd segfault, default 1), RBZ_GUEST_INIT (the guest's
+# first program: guest-init.sh, the default, starts the services itself; systemd-init.sh boots systemd),
+# RBZ_DEB (a needlegate .deb, or a folder holding one, that the scenario installs: passed on as RBZ_DEB;
+# none there fails under CI=true and skips the test, status 77, elsewhere).
 set -euo pipefail
 
 die() {
@@ -30,6 +33,31 @@ case "$builddir" in
 esac
 command -v qemu-system-x86_64 >/dev/null || die "qemu-system-x86_64 is missing: run .ci/realbluez-deps.sh"
 command -v btvirt >/dev/null || die "btvirt is missing (package bluez-test-tools): run .ci/realbluez-deps.sh"
+
+guest_init=$here/${RBZ_GUEST_INIT:-guest-init.sh}
+[ -x "$guest_init" ] || die "RBZ_GUEST_INIT: $guest_init is not an executable file"
+# The systemd guest has a /tmp of its own (systemd-init.sh).
+if [ "${RBZ_GUEST_INIT:-}" = systemd-init.sh ]; then
+	for path in "$builddir" "$scenario" "$here" "${RBZ_DEB:-}"; do
+		case "$path" in
+		/tmp/*) die "$path is under /tmp, which the systemd guest does not see" ;;
+		esac
+	done
+fi
+deb=
+if [ -n "${RBZ_DEB:-}" ]; then
+	deb=$RBZ_DEB
+	# shellcheck disable=SC2012 # the newest; the package's file names are plain
+	[ -d "$deb" ] && deb=$(ls -t "$deb"/needlegate_*_amd64.deb 2>/dev/null | head -n 1 || true)
+	if [ ! -f "$deb" ]; then
+		echo "realbluez: no needlegate .deb at $RBZ_DEB: build it first with 'sudo bash .ci/package.sh'" >&2
+		[ "${CI:-}" = true ] && exit 1
+		echo "realbluez: SKIPPED $(basename "$scenario") (it fails instead under CI=true)" >&2
+		exit 77
+	fi
+	deb=$(realpath "$deb")
+	echo "realbluez: the package is $deb, built $(date -r "$deb" '+%F %T')"
+fi
 
 start=$SECONDS
 bash "$here/prepare.sh" "$builddir"
@@ -58,6 +86,7 @@ RBZ_SCENARIO_TIMEOUT='$scenario_timeout'
 RBZ_DBUS_POLICY='${RBZ_DBUS_POLICY:-}'
 RBZ_SRCDIR='$(cd "$here/../.." && pwd)'
 RBZ_BUILDDIR='$builddir'
+RBZ_DEB='$deb'
 export RBZ_SRCDIR RBZ_BUILDDIR
 EOF
 
@@ -67,7 +96,7 @@ qemu=(
 	-display none -monitor none -nic none -no-reboot -serial "file:$res/console.log"
 	-d guest_errors,cpu_reset -D "$res/qemu-debug.log"
 	-kernel "$RBZ_KERNEL" -initrd "$RBZ_INITRAMFS"
-	-append "console=ttyS0 panic=-1 quiet loglevel=4 rbz_init=$here/guest-init.sh"
+	-append "console=ttyS0 panic=-1 quiet loglevel=4 rbz_init=$guest_init"
 	-fsdev "local,id=hostroot,path=/,readonly=on,security_model=none,multidevs=remap"
 	-device virtio-9p-pci,fsdev=hostroot,mount_tag=hostroot
 	-fsdev "local,id=results,path=$res,security_model=none"
@@ -117,7 +146,9 @@ fi
 # crashes are upstream's, not the scenario's: the guest boots once more, once only
 # (RBZ_CRASH_RETRIES, default 1), and the crashed attempt's logs stay in RESULTS.crashed.
 retries=${RBZ_CRASH_RETRIES:-1}
+# Under systemd (systemd-init.sh) it is the unit's status that says so, on the console through journald.
 crashed='Segmentation fault.*bluetoothd|note: bluetoothd\[[0-9]+\] exited with irqs disabled'
+crashed+='|bluetooth\.service: Main process exited, code=(dumped|killed), status=11/SEGV'
 if [ "$status" != 0 ] && [ "$retries" -gt 0 ] && grep -Eq "$crashed" "$res/console.log" 2>/dev/null; then
 	echo "realbluez: bluetoothd crashed (a known BlueZ 5.66 or kernel fault); booting once more, logs of this attempt in $res.crashed"
 	rm -rf "$res.crashed"
