@@ -29,9 +29,11 @@ fail() {
 { mkdir -p "/lib/modules/$RBZ_KVER" && mount --bind "$RBZ_MODULES" "/lib/modules/$RBZ_KVER"; } ||
 	fail 92 "cannot bind the guest kernel's modules"
 echo rbz-guest >/etc/hostname
-# The guest's own /tmp, as with tmp.mount: systemd-tmpfiles empties /tmp at boot (Debian's tmp.conf), and
-# on the overlay that means a whiteout for each file of the host's /tmp, minutes under TCG.
-mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs /tmp || fail 92 "cannot mount /tmp"
+# /tmp is the host's, as the rest of the tree (a build folder may live there, CI's clone too); but
+# systemd-tmpfiles must not empty it at boot (Debian's tmp.conf: "D /tmp"): on the overlay that means a
+# whiteout for each file of the host's /tmp, minutes under TCG. This override only makes sure it exists.
+mkdir -p /etc/tmpfiles.d && echo "d /tmp 1777 root root -" >/etc/tmpfiles.d/tmp.conf ||
+	fail 92 "cannot write /etc/tmpfiles.d/tmp.conf"
 
 # The units and their helpers: the helpers at a fixed path, so that the units need no substitution.
 mkdir -p /usr/local/lib/rbz "$units/multi-user.target.wants" "$units/bluetooth.service.d" \
