@@ -65,6 +65,9 @@ if [[ -n "$want_arch" ]]; then
 	arm64) [[ "$machine" == AArch64 ]] || problem "needlectl is built for '$machine', not AArch64" ;;
 	amd64) [[ "$machine" == *X86-64* ]] || problem "needlectl is built for '$machine', not x86-64" ;;
 	esac
+	# The link quality of connected pens (HCI Read RSSI) is there only when built with libbluetooth.
+	readelf -d "$work/root/usr/sbin/needlegated" 2>/dev/null | grep -q 'NEEDED.*libbluetooth\.so' ||
+		problem "needlegated is not linked with libbluetooth: no link quality (build with -Dhci=enabled)"
 fi
 if [[ $problems -ne 0 ]]; then
 	echo "check-deb: FAIL: $problems problem(s); the package holds:"

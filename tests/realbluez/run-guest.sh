@@ -13,7 +13,9 @@
 # RBZ_CRASH_RETRIES (boots again after a bluetoothd segfault, default 1), RBZ_GUEST_INIT (the guest's
 # first program: guest-init.sh, the default, starts the services itself; systemd-init.sh boots systemd),
 # RBZ_DEB (a needlegate .deb, or a folder holding one, that the scenario installs: passed on as RBZ_DEB;
-# none there fails under CI=true and skips the test, status 77, elsewhere).
+# none there fails under CI=true and skips the test, status 77, elsewhere), RBZ_BTVIRT (btvirt's arguments
+# in the systemd guest, default '-l2': two dual-mode controllers; '-L -l2' makes them LE-only, as
+# guest-init.sh always does).
 set -euo pipefail
 
 die() {
@@ -79,6 +81,7 @@ RBZ_DBUS_POLICY='${RBZ_DBUS_POLICY:-}'
 RBZ_SRCDIR='$(cd "$here/../.." && pwd)'
 RBZ_BUILDDIR='$builddir'
 RBZ_DEB='$deb'
+RBZ_BTVIRT='${RBZ_BTVIRT:-}'
 export RBZ_SRCDIR RBZ_BUILDDIR
 EOF
 

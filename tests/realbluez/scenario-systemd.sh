@@ -6,11 +6,14 @@
 # Installs RBZ_DEB with apt (no network: its dependencies are on the host's tree); checks the service is
 # enabled, active, READY (Type=notify) with its status line, runs as needlegate, and has the same
 # systemd-analyze security exposure online as offline; configures it as docs/install.md says; then
-# systemd-check.py: the bus policy (group needlegate or not), pairing with needlectl, sessions on the
-# local Mosquitto across kill -9, systemctl restart bluetooth and the watchdog; last, apt purge leaves
-# nothing behind. Every check prints one line PASS: or FAIL: (what was expected, what was seen).
+# systemd-check.py: the bus policy (group needlegate or not), pairing with needlectl, the link quality
+# (HCI Read RSSI without capabilities: -1 dBm from btvirt's dual-mode controllers, on MQTT, needlectl,
+# D-Bus and as a weak_link event), sessions on the local Mosquitto across kill -9, systemctl restart
+# bluetooth and the watchdog; last, apt purge leaves nothing behind. Every check prints one line PASS:
+# or FAIL: (what was expected, what was seen).
 # Logs in RBZ_RESULTS: test.log (this), apt-*.log, pen.log, needlegated.live.log, mqtt.txt
-# (mosquitto_sub), and from run-scenario.sh journal.txt, bluetoothd.log, needlegated.log.
+# (mosquitto_sub), link-quality.txt (the daemon's journal lines about it), and from run-scenario.sh
+# journal.txt, bluetoothd.log, needlegated.log.
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 res=${RBZ_RESULTS:?run this through run-guest.sh}
@@ -67,7 +70,19 @@ for hci in hci0 hci1; do
 	busctl --system get-property org.bluez "/org/bluez/$hci" org.bluez.Adapter1 Address >/dev/null ||
 		fatal "bluetoothd: expected the adapter $hci on the bus, saw none"
 done
-pass "systemd is PID 1; dbus, bluetooth (bluetoothd $version) and mosquitto active as Debian runs them; hci0, hci1 on the bus"
+# Dual-mode (btvirt without -L) or LE-only: what the controller says, not what was asked. btmgmt quits at
+# once on an empty stdin: it gets a pipe that stays open.
+info=$(timeout 5 btmgmt --index 0 info < <(sleep 6) 2>/dev/null)
+settings=$(sed -n 's/^\tsupported settings: //p' <<<"$info")
+if [[ " $settings " == *" br/edr "* ]]; then
+	current=$(sed -n 's/^\tcurrent settings: //p' <<<"$info")
+	controllers="dual-mode (BR/EDR and LE; BR/EDR $([[ " $current " == *" br/edr "* ]] && echo on || echo off) in bluetoothd)"
+	link_rssi=-1 # BlueZ 5.66's emulator answers Read RSSI with -1 dBm for any connection
+else
+	controllers="LE-only"
+	link_rssi=none # its LE command set has no Read RSSI
+fi
+pass "systemd is PID 1; dbus, bluetooth (bluetoothd $version) and mosquitto active as Debian runs them; hci0, hci1 on the bus, $controllers (btvirt ${RBZ_BTVIRT:-?})"
 
 # ---- install ------------------------------------------------------------------------------------------
 say "installing $deb with apt"
@@ -120,7 +135,8 @@ fi
 
 # ---- configure, as docs/install.md step 3 -------------------------------------------------------
 # reconnect_max_delay 4 s: the pen comes back within seconds here; the default (60) would make the
-# test wait for the back-off rather than the gateway.
+# test wait for the back-off rather than the gateway. Link quality every 2 s, and weak below 0 dBm for 4 s:
+# the emulated controller's -1 dBm counts as weak, so that the weak_link event comes within seconds.
 cat >/etc/needlegate/needlegated.conf <<EOF
 [gateway]
 hub_id=rbz
@@ -131,6 +147,9 @@ adapter=hci0
 connect_timeout=30
 reconnect_min_delay=1
 reconnect_max_delay=4
+link_quality_interval=2
+weak_link_dbm=0
+weak_link_seconds=4
 EOF
 chown root:needlegate /etc/needlegate/needlegated.conf
 chmod 0640 /etc/needlegate/needlegated.conf
@@ -162,7 +181,7 @@ export NEEDLE_HARNESS_DIR="$here/../harness" PYTHONDONTWRITEBYTECODE=1
 python3 "$here/systemd-check.py" --needlectl-tech /usr/local/bin/needlectl-tech \
 	--needlectl-visitor /usr/local/bin/needlectl-visitor --pen-control "$fifo" --pen-log "$res/pen.log" \
 	--gateway-log "$res/needlegated.live.log" --passkey-file /run/pen-passkey --mqtt-port "$RBZ_MQTT_PORT" \
-	--hub rbz || fail "systemd-check.py: exit $? (its FAIL line is above)"
+	--hub rbz --link-rssi "$link_rssi" || fail "systemd-check.py: exit $? (its FAIL line is above)"
 ended=$(grep -c '^needlegate/rbz/pens/[^/]*/session .*"event": *"ended"' "$res/mqtt.txt")
 if [ "$ended" -ge 3 ]; then
 	pass "mosquitto_sub on the local broker saw the sessions ($ended session ends under needlegate/rbz/pens/)"

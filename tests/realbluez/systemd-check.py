@@ -11,6 +11,11 @@ the session, the gaps refilled by Report Stored Records):
   2. systemctl restart bluetooth mid-session: needlegated, still the same process, reconnects by itself;
   3. SIGSTOP of needlegated: the systemd watchdog (WatchdogSec, shortened by a runtime drop-in) kills
      it and systemd restarts it; the session goes on.
+Link quality, after pairing and again at the end: the daemon, user needlegate under the packaged unit
+(no capability), reads the connection's RSSI with HCI Read RSSI; on btvirt's dual-mode controllers -1 dBm,
+which must show in pens/<id>/state (rssi_dbm, linkquality 255), needlectl status, D-Bus LinkRSSI and, the
+scenario setting weak_link_dbm=0, as a weak_link event on bridge/event (--link-rssi none: LE-only
+controllers, which refuse Read RSSI, and the fields stay unknown).
 Each check prints one line "PASS: ..." or "FAIL: ... expected ..., saw ...".
 """
 
@@ -139,9 +144,120 @@ def pair(args, broker):
              lambda: all(gc.file_has(args.pen_log, r) for r in
                          (r"^subscribed telemetry", r"^subscribed events", r"^control 01")), 60)
     passed(f"the pen {serial} is served: connected on the broker, subscribed")
-    # LINK QUALITY CHECK GOES HERE: rssi_dbm and linkquality in pens/<id>/state (issue in progress on
-    # another branch). On btvirt the RSSI is always 127 ("none"), so check only their presence and type.
-    return serial
+    return serial, address
+
+
+# ---- link quality: HCI Read RSSI by the daemon, user needlegate under the packaged unit, no capability ----
+
+def arrivals(broker, topic):
+    """(receive time in s, payload) of the messages on @topic below base, in arrival order."""
+    full = broker.full(topic)
+    return [(m.t / 1e9, m.data) for m in broker.messages() if m.topic == full and isinstance(m.data, dict)]
+
+
+def link_quality_of(dbm):
+    """gateway/core/ng-link-quality.c: round((dBm + 100) * 255 / 60), clamped to 0..255."""
+    return max(0, min(255, int((dbm + 100) * 255 / 60 + 0.5)))
+
+
+def journal_link_lines():
+    """The daemon's journal lines about link quality, all of this boot."""
+    journal = subprocess.run(["journalctl", "-b", "-u", UNIT, "--no-pager", "-o", "short-monotonic"],
+                             capture_output=True, text=True, check=False).stdout
+    return [line for line in journal.splitlines() if re.search(r"link quality|weak link|RSSI", line, re.I)]
+
+
+def record_link_lines(what):
+    lines = journal_link_lines()
+    log(f"the daemon's journal lines about link quality ({what}): {len(lines)}")
+    for line in lines:
+        log(f"  | {line}")
+    results = os.environ.get("RBZ_RESULTS")
+    if results:
+        with open(os.path.join(results, "link-quality.txt"), "a", encoding="utf-8") as f:
+            f.write(f"# {what}\n" + "".join(line + "\n" for line in lines))
+    return lines
+
+
+def pen_property(address, *names):
+    path = "/org/needlegate/Gateway1/pens/" + address.replace(":", "_")
+    run = subprocess.run(["busctl", "--system", "get-property", "org.needlegate.Gateway1", path,
+                          "org.needlegate.Pen1", *names], capture_output=True, text=True, timeout=30, check=False)
+    if run.returncode != 0:
+        raise StepFailed(f"busctl get-property {path} {' '.join(names)}: exit {run.returncode}: {run.stderr.strip()}")
+    return run.stdout.split("\n")[:len(names)]
+
+
+def check_link_quality(args, broker, serial, address):
+    """The controller's RSSI of the pen's connection, on MQTT, in needlectl, on D-Bus, and as a weak_link."""
+    if args.link_rssi == "none":
+        check_link_quality_refused(args, broker, serial, address)
+        return
+    rssi = int(args.link_rssi)
+    quality = link_quality_of(rssi)
+    known = wait_for(f"rssi_dbm {rssi} in pens/{serial}/state",
+                     lambda: [a for a in arrivals(broker, f"pens/{serial}/state") if a[1].get("rssi_dbm") == rssi],
+                     30)[0]
+    if known[1].get("linkquality") != quality:
+        raise StepFailed(f"pens/{serial}/state with rssi_dbm {rssi}: expected linkquality {quality}, "
+                         f"saw {known[1].get('linkquality')!r}")
+    passed(f"pens/{serial}/state: rssi_dbm {rssi}, linkquality {quality} (HCI Read RSSI by needlegated as user "
+           f"needlegate under the packaged unit, no capability; link_quality_interval=2)")
+    status = gc.needlectl(args, ["status", serial])
+    signal_line = f"Signal: +{rssi} dBm, link quality {quality}/255$"
+    if not re.search(rf"^{signal_line}", status, re.M):
+        raise StepFailed(f"needlectl status {serial}: expected a line '{signal_line}', saw:\n{status}")
+    passed(f"needlectl status {serial}: '{re.search(r'^Signal:.*$', status, re.M).group(0)}'")
+    props = pen_property(address, "LinkRSSI", "LinkQuality")
+    if props != [f"n {rssi}", f"i {quality}"]:
+        raise StepFailed(f"D-Bus Pen1 LinkRSSI, LinkQuality: expected 'n {rssi}', 'i {quality}', saw {props}")
+    passed(f"D-Bus (system bus) {address} org.needlegate.Pen1: LinkRSSI '{props[0]}', LinkQuality '{props[1]}'")
+    weak = wait_for(f"a weak_link event of {serial} on bridge/event",
+                    lambda: [a for a in arrivals(broker, "bridge/event")
+                             if a[1].get("event") == "weak_link" and a[1].get("pen") == serial],
+                    max(1.0, known[0] + 15 - time.monotonic()))[0]
+    if weak[1].get("rssi_dbm") != rssi or weak[1].get("address") != address:
+        raise StepFailed(f"the weak_link event: expected pen {serial}, address {address}, rssi_dbm {rssi}, "
+                         f"saw {weak[1]}")
+    passed(f"bridge/event weak_link {weak[0] - known[0]:.1f} s after the first reading on the broker "
+           f"(weak_link_dbm=0, weak_link_seconds=4): {json.dumps(weak[1])}")
+    unknown = [line for line in record_link_lines("after pairing") if "link quality unknown" in line]
+    if unknown:
+        raise StepFailed(f"the daemon's journal: expected no 'link quality unknown', saw: {unknown}")
+    passed("the daemon's journal has no 'link quality unknown' line")
+
+
+def check_link_quality_refused(args, broker, serial, address):
+    """LE-only emulated controllers (btvirt -L) have no Read RSSI: the path works up to the controller's
+    refusal, said once in the journal, and the fields stay unknown."""
+    refused = "link quality unknown: hci0: the controller refused Read RSSI (status 0x01"
+    wait_for("the controller's refusal of Read RSSI in the daemon's journal",
+             lambda: any(refused in line for line in journal_link_lines()), 30)
+    record_link_lines("after pairing, LE-only controllers")
+    state = broker.last(f"pens/{serial}/state")
+    if state.get("rssi_dbm") is not None or state.get("linkquality") is not None:
+        raise StepFailed(f"pens/{serial}/state: expected rssi_dbm and linkquality null, saw {state}")
+    status = gc.needlectl(args, ["status", serial])
+    props = pen_property(address, "LinkRSSI", "LinkQuality")
+    if not re.search(r"^Signal: +unknown$", status, re.M) or props != ["n 0", "i -1"]:
+        raise StepFailed(f"expected 'Signal: unknown' and LinkRSSI 0, LinkQuality -1, saw {props} and:\n{status}")
+    passed("LE-only controllers refuse Read RSSI (status 0x01), said once in the journal; rssi_dbm and "
+           "linkquality null, 'Signal: unknown', LinkRSSI 0, LinkQuality -1")
+
+
+def check_link_quality_after(args, broker, serial):
+    """After the disruptions: the restarted daemon reads again, and nothing went unknown."""
+    if args.link_rssi == "none":
+        return
+    rssi = int(args.link_rssi)
+    wait_for(f"rssi_dbm {rssi} in the last pens/{serial}/state",
+             lambda: (broker.last(f"pens/{serial}/state") or {}).get("rssi_dbm") == rssi, 30)
+    weak = [a for a in arrivals(broker, "bridge/event") if a[1].get("event") == "weak_link"]
+    unknown = [line for line in record_link_lines("at the end") if "link quality unknown" in line]
+    if unknown:
+        raise StepFailed(f"the daemon's journal at the end: expected no 'link quality unknown', saw: {unknown}")
+    passed(f"link quality after kill -9, the bluetoothd restart and the watchdog: rssi_dbm {rssi} in the last "
+           f"state, {len(weak)} weak_link events in all (at most one per connection), no 'link quality unknown'")
 
 
 def sessions(broker, serial, event):
@@ -290,10 +406,12 @@ def run(args):
         raise StepFailed("the broker (Debian's mosquitto.service) refused the subscriber")
     try:
         check_policy(args)
-        serial = pair(args, broker)
+        serial, address = pair(args, broker)
+        check_link_quality(args, broker, serial, address)
         after_kill(args, broker, serial)
         after_bluetooth_restart(args, broker, serial)
         after_hang(args, broker, serial)
+        check_link_quality_after(args, broker, serial)
     finally:
         broker.close()
 
@@ -309,6 +427,8 @@ def main():
     p.add_argument("--mqtt-port", type=int, default=1883)
     p.add_argument("--hub", default="rbz")
     p.add_argument("--watchdog-s", type=int, default=10)
+    p.add_argument("--link-rssi", default="-1",
+                   help="the RSSI the controller reports (dBm), or 'none' for a controller without Read RSSI")
     p.add_argument("--typing-s", type=float, default=3.0, help="time to read the passkey and type it")
     p.add_argument("--limit-s", type=float, default=420.0, help="the whole check, then a stack dump")
     args = p.parse_args()

@@ -44,6 +44,16 @@ mkdir -p /usr/local/lib/rbz "$units/multi-user.target.wants" "$units/bluetooth.s
 	cp "$here/systemd/journald.conf" /etc/systemd/journald.conf.d/rbz.conf &&
 	cp "$here/systemd/system.conf" /etc/systemd/system.conf.d/rbz.conf &&
 	cp "$here/main.conf" /etc/bluetooth/main.conf; } || fail 92 "cannot install the guest's units"
+# Dual-mode controllers (RBZ_BTVIRT without -L, the default: btvirt-start.sh): bluetoothd keeps BR/EDR off
+# on them, as on the LE-only ones. With BR/EDR on, LE Secure Connections pairing also derives a BR/EDR
+# link key (both sides are btvirt's, so both offer it, which an LE-only pen never does); bluetoothd then
+# pages the pen over BR/EDR, both adapters page each other at once, and guest kernel 6.1 hits
+# "list_del corruption" in hci_chan_del as bluetoothd closes the failed socket, killing bluetoothd.
+# The controllers stay dual-mode and keep answering HCI Read RSSI, which is what the guest needs them for.
+if [[ " ${RBZ_BTVIRT:--l2} " != *" -L "* ]]; then
+	printf '\n[General]\n# systemd-init.sh: dual-mode btvirt, BR/EDR off (see there)\nControllerMode = le\n' \
+		>>/etc/bluetooth/main.conf || fail 92 "cannot write /etc/bluetooth/main.conf"
+fi
 ln -sf /lib/systemd/system/multi-user.target "$units/default.target"
 # A build host made from a container image may carry Docker's policy-rc.d ("exit 101": never start a
 # service from a package's scripts); the guest is a machine, where a package starts its service.

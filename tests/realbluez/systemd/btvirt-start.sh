@@ -2,10 +2,17 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # ExecStart of rbz-btvirt.service (Type=forking): starts btvirt and returns once hci0 and hci1 are set up.
 #
+# btvirt's arguments are RBZ_BTVIRT (run-guest.sh), by default '-l2': two dual-mode (BR/EDR and LE)
+# controllers. BlueZ 5.66's emulated controller answers HCI Read RSSI (the daemon's link quality) only in
+# its BR/EDR command set; the LE-only ones of '-L -l2' refuse it (Unknown HCI Command).
+#
 # The kernel resets each new controller at once; when btvirt is not scheduled in time (a loaded host under
 # TCG) the reset times out ("Opcode 0x0c03 failed: -110") and that controller never reaches mgmt. Such a
 # controller is not repaired later, so btvirt starts again, at most three times (as guest-init.sh does).
 export PATH=/usr/sbin:/usr/bin:/sbin:/bin
+# shellcheck source=/dev/null
+. /rbz-results/guest.env || exit 1
+read -ra btvirt_args <<<"${RBZ_BTVIRT:--l2}"
 for mod in bluetooth hci_vhci ecdh_generic cmac; do
 	modprobe "$mod" || exit 1
 done
@@ -18,8 +25,9 @@ controllers_ready() {
 }
 
 for attempt in 1 2 3; do
-	btvirt -L -l2 &
+	btvirt "${btvirt_args[@]}" &
 	pid=$!
+	echo "btvirt-start: attempt $attempt: btvirt ${btvirt_args[*]} (PID $pid)"
 	deadline=$((SECONDS + 20))
 	while [ $SECONDS -lt $deadline ]; do
 		if controllers_ready; then

@@ -4,7 +4,8 @@
 # results folder, writes the scenario's status (run-guest.sh exits with it), and powers off.
 #
 # The scenario runs as root with RBZ_RESULTS, RBZ_SRCDIR, RBZ_BUILDDIR, RBZ_DEB (the package, when
-# run-guest.sh was given one) and RBZ_MQTT_PORT (1883: Debian's Mosquitto, as the distribution runs it).
+# run-guest.sh was given one), RBZ_BTVIRT (btvirt's arguments, as btvirt-start.sh ran it) and RBZ_MQTT_PORT
+# (1883: Debian's Mosquitto, as the distribution runs it).
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 export LC_ALL=C.UTF-8 HOME=/root
 res=/rbz-results
@@ -15,7 +16,7 @@ log() {
 
 # shellcheck source=/dev/null
 . "$res/guest.env" || { echo 90 >"$res/status"; systemctl poweroff --no-block; exit 1; }
-export RBZ_RESULTS=$res RBZ_MQTT_PORT=1883 RBZ_DEB=${RBZ_DEB:-}
+export RBZ_RESULTS=$res RBZ_MQTT_PORT=1883 RBZ_DEB=${RBZ_DEB:-} RBZ_BTVIRT=${RBZ_BTVIRT:--l2}
 log "systemd up: kernel $(uname -r), $(nproc) cpus, PID 1 $(cat /proc/1/comm), state $(systemctl is-system-running)"
 log "failed units at start: $(systemctl list-units --failed --plain --no-legend | awk '{print $1}' | xargs)"
 log "running $RBZ_SCENARIO $RBZ_ARGS (limit ${RBZ_SCENARIO_TIMEOUT} s)"
