@@ -483,3 +483,10 @@ ng_check_in_session(NgCheck *check)
 {
 	return check->in_session;
 }
+
+gboolean
+ng_check_has_pending(NgCheck *check, guint16 session_id)
+{
+	return check->pending->len > 0 &&
+	       g_array_index(check->pending, Pending, 0).rec.session_id == session_id;
+}

@@ -105,5 +105,7 @@ guint64 ng_check_get_limits_mismatches(NgCheck *check);
 void ng_check_fill_snapshot(NgCheck *check, NgPenSnapshot *snap);
 /* Whether the rules check a session now. */
 gboolean ng_check_in_session(NgCheck *check);
+/* Records of session @session_id wait for its start event (the gateway came in mid-session). */
+gboolean ng_check_has_pending(NgCheck *check, guint16 session_id);
 
 G_END_DECLS

@@ -458,16 +458,16 @@ ng_runtime_link_down(NgRuntime *rt)
 
 /* ---- telemetry: the hot path -------------------------------------------------------------------- */
 
-/* Records of a running session whose start event never came: check the session from here on. */
+/* Records of a session whose start event never came: check the session from here on. */
 static void
-check_unseen_session(NgRuntime *rt, const NpTelemetryRecord *rec)
+check_unseen_session(NgRuntime *rt, guint16 session_id)
 {
 	NpCartridge cartridge = {rt->status.cartridge_id, rt->status.needle_count, 0};
 
-	if (!ng_session_is_active(rt->session) || ng_session_get_current_id(rt->session) != rec->session_id)
+	if (ng_session_get_current_id(rt->session) != session_id)
 		return;
-	ng_check_start_unseen(rt->check, rec->session_id, ng_session_get_current_start_ms(rt->session),
-			      &cartridge, rt->area,
+	ng_check_start_unseen(rt->check, session_id, ng_session_get_current_start_ms(rt->session), &cartridge,
+			      rt->area,
 			      !rt->have_status || (rt->status.flags & NP_STATUS_FLAG_CLOCK_SET) != 0);
 	push_limits(rt);
 }
@@ -498,8 +498,9 @@ ng_runtime_records(NgRuntime *rt, const NpTelemetryRecord *records, guint n_reco
 		}
 		if ((rec->flags & NP_TELEMETRY_FLAG_AREA) && !(rec->flags & NP_TELEMETRY_FLAG_REPLAYED))
 			rt->area = rec->area;
-		if (G_LIKELY(rt->check != NULL) && G_UNLIKELY(ng_check_record(rt->check, rec, t_ms)))
-			check_unseen_session(rt, rec);
+		if (G_LIKELY(rt->check != NULL) && G_UNLIKELY(ng_check_record(rt->check, rec, t_ms)) &&
+		    ng_session_is_active(rt->session))
+			check_unseen_session(rt, rec->session_id);
 		ng_publisher_telemetry(rt->env.publisher, &rt->topics, rt->serial, rec, t_ms);
 	}
 	ng_publisher_flush_telemetry(rt->env.publisher);
@@ -611,6 +612,11 @@ check_and_publish_event(NgRuntime *rt, const NpSessionEvent *ev, gint64 t_ms)
 
 	switch (ev->type) {
 	case NP_EVENT_SESSION_ENDED:
+		/* Came in mid-session and the end came before a second of its records: what was seen
+		 * of it is checked and summed up all the same. */
+		if (rt->check != NULL && !ng_check_in_session(rt->check) &&
+		    ng_check_has_pending(rt->check, ev->session_id))
+			check_unseen_session(rt, ev->session_id);
 		if (rt->check != NULL)
 			ng_check_event(rt->check, ev, t_ms, start_ms);
 		publish_ended(rt, ev, t_ms);

@@ -911,6 +911,22 @@ test_gap_lost_unchecked(Fixture *fx, gconstpointer user_data)
 	g_assert_cmpuint(ng_publisher_get_counters(fx->pub)->lost, ==, 7);
 }
 
+/* Came in mid-session (restarted), and the session ended before a second of its records: its
+ * summary covers the records seen, as when the rules take a session up after a second. */
+static void
+test_unseen_start_short(Fixture *fx, gconstpointer user_data)
+{
+	guint ended;
+
+	(void)user_data;
+	connect_pen(fx, &features_stored, NULL);
+	send_records(fx, 4, 100, 102, FALSE); /* connected mid-session */
+	send_ended(fx, 103, 4, 5000);
+	ended = find_msg(fx, 0, "session:ended");
+	g_assert_cmpint(summary_records(fx, ended), ==, 3);
+	g_assert_cmpint(int_member(msg_at(fx, ended), "seq"), ==, 103);
+}
+
 /* A pen without stored records cannot replay: after the delay the hole is lost, nothing is asked. */
 static void
 test_gap_no_stored_records(Fixture *fx, gconstpointer user_data)
@@ -1420,6 +1436,7 @@ main(int argc, char **argv)
 	ADD("/runtime/gap/replayed", test_gap_replayed);
 	ADD("/runtime/gap/lost-in-session", test_gap_lost_in_session);
 	ADD("/runtime/gap/lost-unchecked", test_gap_lost_unchecked);
+	ADD("/runtime/session/unseen-start-short", test_unseen_start_short);
 	ADD("/runtime/gap/no-stored-records", test_gap_no_stored_records);
 	ADD("/runtime/gap/retry", test_replay_retry);
 	ADD("/runtime/gap/silent-pen", test_replay_silent_pen);
