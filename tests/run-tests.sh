@@ -13,6 +13,11 @@ shift || true
 bash .ci/install-deps.sh
 # The realbluez suite's QEMU guest (amd64 kernel, qemu-system-x86, ...): only the tests need it.
 bash .ci/realbluez-deps.sh
+# The realbluez-systemd test installs the amd64 package in a systemd guest: built here when it is
+# missing (CI's .ci/run builds it first).
+if [ "$(dpkg --print-architecture)" = amd64 ] && ! compgen -G "build-ci-deb/amd64/needlegate_*.deb" >/dev/null; then
+	bash .ci/package.sh
+fi
 if [ -d "$builddir" ]; then
 	meson setup --reconfigure "$builddir" -Dwerror=true "$@"
 else
