@@ -2,6 +2,7 @@
 """What every part of the harness uses: its error, program paths, free ports, waiting, test output."""
 
 import os
+import random
 import shutil
 import socket
 import sys
@@ -30,11 +31,35 @@ def program(env_name, default_name):
     return path
 
 
+def _ephemeral_ports():
+    """The kernel's range of ports for outgoing connections (net.ipv4.ip_local_port_range)."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            low, high = (int(x) for x in f.read().split())
+        return low, high
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
 def free_port():
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A TCP port on 127.0.0.1 that nothing listens on right now.
+
+    Taken below the kernel's ephemeral range: a port from that range can be
+    given to any process's outgoing connection (or to a client's connection to
+    itself) while a test's broker is stopped, and the broker could not listen
+    on it again when the test restarts it."""
+    low, _ = _ephemeral_ports()
+    first = 10000 if low > 12000 else 1024
+    last = low - 1 if low > 12000 else 0
+    for _ in range(200):
+        port = random.randint(first, last) if last else 0
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return s.getsockname()[1]
+    raise HarnessError("no free TCP port on 127.0.0.1 below the ephemeral range")
 
 
 def _dispatch():
