@@ -31,14 +31,13 @@ def program(env_name, default_name):
     return path
 
 
-def _ephemeral_ports():
-    """The kernel's range of ports for outgoing connections (net.ipv4.ip_local_port_range)."""
+def _ephemeral_low():
+    """The first port the kernel gives outgoing connections (net.ipv4.ip_local_port_range)."""
     try:
         with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
-            low, high = (int(x) for x in f.read().split())
-        return low, high
-    except (OSError, ValueError):
-        return 32768, 60999
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
 
 
 def free_port():
@@ -47,12 +46,11 @@ def free_port():
     Taken below the kernel's ephemeral range: a port from that range can be
     given to any process's outgoing connection (or to a client's connection to
     itself) while a test's broker is stopped, and the broker could not listen
-    on it again when the test restarts it."""
-    low, _ = _ephemeral_ports()
-    first = 10000 if low > 12000 else 1024
-    last = low - 1 if low > 12000 else 0
+    on it again when the test restarts it. (With a range starting too low to
+    leave room below it, any free port.)"""
+    low = _ephemeral_low()
     for _ in range(200):
-        port = random.randint(first, last) if last else 0
+        port = random.randint(10000, low - 1) if low > 12000 else 0
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
             try:
                 s.bind(("127.0.0.1", port))
